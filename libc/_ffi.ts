@@ -1,0 +1,267 @@
+/**
+ * The one place that loads libc. Every symbol carries its C prototype and man page; nothing
+ * outside `libc/` imports this file.
+ *
+ * Rules kept here:
+ * - errno is thread-local, so an errno-setting symbol is never `nonblocking`; the few
+ *   nonblocking entries (`*_nb`) are only used where the result alone says what happened.
+ * - variadic C functions (`syscall`, `prctl`, `fcntl`, `ioctl`) get fixed-arity aliases
+ *   through `name:`.
+ * @module
+ */
+
+const SUPPORTED_ARCHES = ["x86_64", "aarch64"] as const;
+
+/** The architecture this process runs on, checked once at import. */
+export const ARCH: (typeof SUPPORTED_ARCHES)[number] = (() => {
+  const arch = Deno.build.arch as string;
+  if (Deno.build.os !== "linux") {
+    throw new Error(
+      `Cannot load denobox: Linux is required, this is ${Deno.build.os}`,
+    );
+  }
+  if (!(SUPPORTED_ARCHES as readonly string[]).includes(arch)) {
+    throw new Error(
+      `Cannot load denobox: unsupported architecture ${arch} (supported: ${
+        SUPPORTED_ARCHES.join(", ")
+      })`,
+    );
+  }
+  return arch as (typeof SUPPORTED_ARCHES)[number];
+})();
+
+const sys = (n: number) =>
+  ({
+    name: "syscall",
+    parameters: Array(n + 1).fill("i64") as "i64"[],
+    result: "i64",
+  }) as const;
+
+const SYMBOLS = {
+  // int *__errno_location(void);  errno(3)
+  __errno_location: { parameters: [], result: "pointer" },
+  // long syscall(long number, ...);  syscall(2): fixed-arity aliases
+  syscall0: sys(0),
+  syscall1: sys(1),
+  syscall2: sys(2),
+  syscall3: sys(3),
+  syscall4: sys(4),
+  syscall5: sys(5),
+  syscall6: sys(6),
+
+  // int close(int fd);  close(2)
+  close: { parameters: ["i32"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);  read(2)
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count);  write(2)
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t read(int fd, void *buf, size_t count) on a blocking thread;  read(2)
+  read_nb: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
+  // int pipe2(int pipefd[2], int flags);  pipe(2)
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int dup(int oldfd);  dup(2)
+  dup: { parameters: ["i32"], result: "i32" },
+  // int dup3(int oldfd, int newfd, int flags);  dup(2)
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int openat(int dirfd, const char *pathname, int flags, mode_t mode);  open(2)
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  // int fcntl(int fd, int cmd, long arg);  fcntl(2)
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, void *argp);  ioctl(2)
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, unsigned long arg);  ioctl(2)
+  ioctl_int: {
+    name: "ioctl",
+    parameters: ["i32", "u64", "u64"],
+    result: "i32",
+  },
+  // int mknodat(int dirfd, const char *pathname, mode_t mode, dev_t dev);  mknod(2)
+  mknodat: { parameters: ["i32", "buffer", "u32", "u64"], result: "i32" },
+  // int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags);  chown(2)
+  fchownat: {
+    parameters: ["i32", "buffer", "u32", "u32", "i32"],
+    result: "i32",
+  },
+  // int fchmodat(int dirfd, const char *path, mode_t mode, int flags);  chmod(2)
+  fchmodat: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  // int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags);
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int symlinkat(const char *target, int newdirfd, const char *linkpath);  symlink(2)
+  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  // int linkat(int olddirfd, const char *old, int newdirfd, const char *new, int flags);
+  linkat: {
+    parameters: ["i32", "buffer", "i32", "buffer", "i32"],
+    result: "i32",
+  },
+  // int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+  lsetxattr: {
+    parameters: ["buffer", "buffer", "buffer", "usize", "i32"],
+    result: "i32",
+  },
+  // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size);
+  lgetxattr: {
+    parameters: ["buffer", "buffer", "buffer", "usize"],
+    result: "isize",
+  },
+  // ssize_t llistxattr(const char *path, char *list, size_t size);  listxattr(2)
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  // int chdir(const char *path);  chdir(2)
+  chdir: { parameters: ["buffer"], result: "i32" },
+  // int fchdir(int fd);  chdir(2)
+  fchdir: { parameters: ["i32"], result: "i32" },
+  // int chroot(const char *path);  chroot(2)
+  chroot: { parameters: ["buffer"], result: "i32" },
+
+  // int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data);
+  mount: {
+    parameters: ["buffer", "buffer", "buffer", "u64", "buffer"],
+    result: "i32",
+  },
+  // int umount2(const char *target, int flags);  umount(2)
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int sethostname(const char *name, size_t len);  gethostname(2)
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  // int setdomainname(const char *name, size_t len);  getdomainname(2)
+  setdomainname: { parameters: ["buffer", "usize"], result: "i32" },
+  // int unshare(int flags);  unshare(2)
+  unshare: { parameters: ["i32"], result: "i32" },
+  // int setns(int fd, int nstype);  setns(2)
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  // int prctl(int option, unsigned long arg2, arg3, arg4, arg5);  prctl(2)
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // int prlimit(pid_t pid, int resource, const struct rlimit *new, struct rlimit *old);  getrlimit(2)
+  prlimit: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
+
+  // pid_t getpid(void); pid_t getppid(void); pid_t gettid(void);  getpid(2), gettid(2)
+  getpid: { parameters: [], result: "i32" },
+  getppid: { parameters: [], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
+  // uid_t getuid(void); uid_t geteuid(void); gid_t getgid(void); gid_t getegid(void);
+  getuid: { parameters: [], result: "u32" },
+  geteuid: { parameters: [], result: "u32" },
+  getgid: { parameters: [], result: "u32" },
+  getegid: { parameters: [], result: "u32" },
+  // int kill(pid_t pid, int sig);  kill(2)
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset);  pthread_sigmask(3)
+  pthread_sigmask: {
+    parameters: ["i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int waitid(idtype_t idtype, id_t id, siginfo_t *infop, int options);  wait(2)
+  waitid: { parameters: ["i32", "i32", "buffer", "i32"], result: "i32" },
+  // pid_t wait4(pid_t pid, int *wstatus, int options, struct rusage *rusage);  wait4(2)
+  wait4: { parameters: ["i32", "buffer", "i32", "buffer"], result: "i32" },
+
+  // void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);  mmap(2)
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  // int munmap(void *addr, size_t len);  munmap(2)
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  // int mprotect(void *addr, size_t len, int prot);  mprotect(2)
+  mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  // int clone(int (*fn)(void *), void *stack, int flags, void *arg, pid_t *parent_tid, void *tls, pid_t *child_tid);
+  clone: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "i32",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+    ],
+    result: "i32",
+  },
+
+  // int socket(int domain, int type, int protocol);  socket(2)
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int bind(int fd, const struct sockaddr *addr, socklen_t len);  bind(2)
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int connect(int fd, const struct sockaddr *addr, socklen_t len);  connect(2)
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int getsockname(int fd, struct sockaddr *addr, socklen_t *len);  getsockname(2)
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen);
+  sendto: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+  },
+  // ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen);
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "isize",
+  },
+  // int setsockopt(int fd, int level, int name, const void *val, socklen_t len);  setsockopt(2)
+  setsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "u32"],
+    result: "i32",
+  },
+  // int getsockopt(int fd, int level, int name, void *val, socklen_t *len);  getsockopt(2)
+  getsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
+
+  // int epoll_create1(int flags);  epoll_create(2)
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  // int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);  epoll_ctl(2)
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout) on a blocking thread;
+  // the result alone is used (errno would be the other thread's).
+  epoll_wait_nb: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int eventfd(unsigned int initval, int flags);  eventfd(2)
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+
+  // int posix_openpt(int flags);  posix_openpt(3)
+  posix_openpt: { parameters: ["i32"], result: "i32" },
+  // int grantpt(int fd);  grantpt(3)
+  grantpt: { parameters: ["i32"], result: "i32" },
+  // int unlockpt(int fd);  unlockpt(3)
+  unlockpt: { parameters: ["i32"], result: "i32" },
+  // int ptsname_r(int fd, char *buf, size_t buflen);  ptsname(3)
+  ptsname_r: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  // int tcgetattr(int fd, struct termios *t);  termios(3)
+  tcgetattr: { parameters: ["i32", "buffer"], result: "i32" },
+  // int tcsetattr(int fd, int when, const struct termios *t);  termios(3)
+  tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  // void cfmakeraw(struct termios *t);  termios(3)
+  cfmakeraw: { parameters: ["buffer"], result: "void" },
+  // int isatty(int fd);  isatty(3)
+  isatty: { parameters: ["i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+function load() {
+  try {
+    return Deno.dlopen("libc.so.6", SYMBOLS);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) throw e;
+    throw new Error(
+      "Cannot load denobox: libc.so.6 (glibc) could not be opened; denobox needs a glibc-based Linux and --allow-ffi",
+      { cause: e },
+    );
+  }
+}
+
+/** The raw libc symbols. Private to `libc/`. */
+export const libc = load().symbols;
+
+const errnoPtr = libc.__errno_location()!;
+const errnoView = new Deno.UnsafePointerView(errnoPtr);
+
+/** The calling (JS main) thread's errno. Read it right after the failing call. */
+export function errno(): number {
+  return errnoView.getInt32();
+}
