@@ -9,12 +9,20 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 export { assert };
 
 /** assertEquals(actual, expected, msg?) */
-export function assertEquals<T>(actual: unknown, expected: T, msg?: string): void {
+export function assertEquals<T>(
+  actual: unknown,
+  expected: T,
+  msg?: string,
+): void {
   assert.deepStrictEqual(actual, expected, msg);
 }
 
 /** assertNotEquals(actual, expected, msg?) */
-export function assertNotEquals(actual: unknown, expected: unknown, msg?: string): void {
+export function assertNotEquals(
+  actual: unknown,
+  expected: unknown,
+  msg?: string,
+): void {
   assert.notDeepStrictEqual(actual, expected, msg);
 }
 
@@ -59,14 +67,18 @@ export async function assertRejects(
 function checkError(e: unknown, cls?: ErrorClass, includes?: string): void {
   if (cls && !(e instanceof cls)) {
     throw new assert.AssertionError({
-      message: `Expected ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`,
+      message: `Expected ${cls.name}, got ${(e as Error)?.name}: ${
+        (e as Error)?.message
+      }`,
     });
   }
-  if (includes !== undefined && !String((e as Error)?.message).includes(includes)) {
+  if (
+    includes !== undefined && !String((e as Error)?.message).includes(includes)
+  ) {
     throw new assert.AssertionError({
-      message: `Expected error message to include ${JSON.stringify(includes)}, got ${
-        JSON.stringify((e as Error)?.message)
-      }`,
+      message: `Expected error message to include ${
+        JSON.stringify(includes)
+      }, got ${JSON.stringify((e as Error)?.message)}`,
     });
   }
 }
@@ -119,11 +131,18 @@ export function hasCommand(name: string): boolean {
  * Installs the Debian packages that are missing (apt-get, as root); returns those still
  * missing afterwards.
  */
-export async function ensurePackages(pkgs: readonly string[]): Promise<string[]> {
+export async function ensurePackages(
+  pkgs: readonly string[],
+): Promise<string[]> {
   const missing: string[] = [];
   for (const p of pkgs) {
-    const st = await run("dpkg-query", ["-W", "-f=${Status}", p]).catch(() => null);
-    if (!st || !new TextDecoder().decode(st.stdout).includes("install ok installed")) {
+    const st = await run("dpkg-query", ["-W", "-f=${Status}", p]).catch(() =>
+      null
+    );
+    if (
+      !st ||
+      !new TextDecoder().decode(st.stdout).includes("install ok installed")
+    ) {
       missing.push(p);
     }
   }
@@ -132,9 +151,17 @@ export async function ensurePackages(pkgs: readonly string[]): Promise<string[]>
   console.error(`tests/setup: apt-get install ${missing.join(" ")}`);
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   const lock = ["-o", "DPkg::Lock::Timeout=300"];
-  await new Deno.Command("apt-get", { args: [...lock, "update", "-qq"], env }).output();
+  await new Deno.Command("apt-get", { args: [...lock, "update", "-qq"], env })
+    .output();
   const out = await new Deno.Command("apt-get", {
-    args: [...lock, "install", "-y", "-qq", "--no-install-recommends", ...missing],
+    args: [
+      ...lock,
+      "install",
+      "-y",
+      "-qq",
+      "--no-install-recommends",
+      ...missing,
+    ],
     env,
     stdout: "inherit",
     stderr: "inherit",
@@ -169,7 +196,9 @@ export async function ensureRootfs(): Promise<string> {
   await Deno.chmod(join(tmp, "tmp"), 0o1777);
   await Deno.copyFile(busybox, join(tmp, "bin", "busybox"));
   await Deno.chmod(join(tmp, "bin", "busybox"), 0o755);
-  const list = new TextDecoder().decode((await run(busybox, ["--list"])).stdout);
+  const list = new TextDecoder().decode(
+    (await run(busybox, ["--list"])).stdout,
+  );
   for (const applet of list.split("\n").filter(Boolean)) {
     if (applet === "busybox") continue;
     await Deno.symlink("busybox", join(tmp, "bin", applet));
@@ -178,7 +207,10 @@ export async function ensureRootfs(): Promise<string> {
     join(tmp, "etc", "passwd"),
     "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
   );
-  await Deno.writeTextFile(join(tmp, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n");
+  await Deno.writeTextFile(
+    join(tmp, "etc", "group"),
+    "root:x:0:\nnogroup:x:65534:\n",
+  );
   await Deno.writeTextFile(join(tmp, ".complete"), "");
   for (let d = CACHE; d !== dirname(dir); d = join(d, "rootfs")) {
     await Deno.chmod(d, 0o755).catch(() => {});
@@ -214,13 +246,19 @@ export interface ScriptResult {
  */
 export async function runAsNobody(
   script: string | URL,
-  options: { args?: string[]; code?: boolean; env?: Record<string, string> } = {},
+  options: { args?: string[]; code?: boolean; env?: Record<string, string> } =
+    {},
 ): Promise<ScriptResult> {
-  if (!IS_ROOT) throw new Error("runAsNobody needs root (it switches user with setpriv)");
+  if (!IS_ROOT) {
+    throw new Error("runAsNobody needs root (it switches user with setpriv)");
+  }
   let file = script instanceof URL ? fromFileUrl(script) : script;
   let tmpDir: string | undefined;
   if (options.code) {
-    tmpDir = await Deno.makeTempDir({ dir: join(REPO, "tests"), prefix: ".nobody-" });
+    tmpDir = await Deno.makeTempDir({
+      dir: join(REPO, "tests"),
+      prefix: ".nobody-",
+    });
     await Deno.chmod(tmpDir, 0o755);
     file = join(tmpDir, "script.ts");
     await Deno.writeTextFile(file, script as string);
@@ -252,7 +290,11 @@ export async function runAsNobody(
       stderr: "piped",
     }).output();
     const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout),
+      stderr: dec.decode(out.stderr),
+    };
   } finally {
     if (tmpDir) await Deno.remove(tmpDir, { recursive: true });
   }
@@ -260,23 +302,28 @@ export async function runAsNobody(
 
 /** The fd numbers open in this process. */
 export function openFds(): number[] {
-  return [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name)).sort((a, b) =>
-    a - b
+  return [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name)).sort(
+    (a, b) => a - b,
   );
 }
 
 /** Mount points (from /proc/self/mountinfo) at or below `prefix`. */
 export function mountsUnder(prefix: string): string[] {
-  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(Boolean)
+  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(
+    Boolean,
+  )
     .map((l) => l.split(" ")[4]!.replace(/\\040/g, " "))
-    .filter((m) => m === prefix || m.startsWith(prefix.endsWith("/") ? prefix : prefix + "/"));
+    .filter((m) =>
+      m === prefix || m.startsWith(prefix.endsWith("/") ? prefix : prefix + "/")
+    );
 }
 
 /** Child pids of this process (from /proc/self/task/<tid>/children). */
 export function childPids(): number[] {
   const out: number[] = [];
   for (const t of Deno.readDirSync("/proc/self/task")) {
-    const txt = Deno.readTextFileSync(`/proc/self/task/${t.name}/children`).trim();
+    const txt = Deno.readTextFileSync(`/proc/self/task/${t.name}/children`)
+      .trim();
     if (txt) out.push(...txt.split(/\s+/).map(Number));
   }
   return out;

@@ -15,12 +15,27 @@ import {
   withContext,
   write,
 } from "denobox/libc";
-import { ERRNO_NUMBERS, SYSCALLS_AARCH64, SYSCALLS_X86_64 } from "../libc/_tables.ts";
-import { assert, assertEquals, assertThrows, IS_ROOT, openFds, REPO } from "./_helpers.ts";
+import {
+  ERRNO_NUMBERS,
+  SYSCALLS_AARCH64,
+  SYSCALLS_X86_64,
+} from "../libc/_tables.ts";
+import {
+  assert,
+  assertEquals,
+  assertThrows,
+  IS_ROOT,
+  openFds,
+  REPO,
+} from "./_helpers.ts";
 
 Deno.test("cstr() rejects a NUL before any call", () => {
   assertThrows(() => cstr("/ok\0/../etc"), TypeError, "NUL");
-  assertThrows(() => mount("none", "/tmp/\0x", { type: "tmpfs" }), TypeError, "NUL");
+  assertThrows(
+    () => mount("none", "/tmp/\0x", { type: "tmpfs" }),
+    TypeError,
+    "NUL",
+  );
   assertEquals([...cstr("é")], [0xc3, 0xa9, 0]);
 });
 
@@ -55,7 +70,10 @@ Deno.test("umount() of a path that is not a mount point is EINVAL [root]", {
 });
 
 Deno.test("open() of a missing file is ENOENT; open/pipe/read/write round-trip", () => {
-  const e = assertThrows(() => open("/nonexistent-denobox"), SyscallError) as SyscallError;
+  const e = assertThrows(
+    () => open("/nonexistent-denobox"),
+    SyscallError,
+  ) as SyscallError;
   assertEquals(e.code, "ENOENT");
   const before = openFds();
   {
@@ -80,8 +98,14 @@ Deno.test("SyscallError gains context and hints", () => {
     SyscallError,
   ) as SyscallError;
   assertEquals(e.context, ["container demo", "rootfs"]);
-  assertEquals(e.message, 'container demo: rootfs: pivot_root("/srv/r"): EINVAL (Invalid argument)');
-  assertEquals(e.withHint("try again").message.endsWith("\nHint: try again"), true);
+  assertEquals(
+    e.message,
+    'container demo: rootfs: pivot_root("/srv/r"): EINVAL (Invalid argument)',
+  );
+  assertEquals(
+    e.withHint("try again").message.endsWith("\nHint: try again"),
+    true,
+  );
 });
 
 Deno.test("errno and syscall tables agree with the kernel headers (C probe)", async () => {
@@ -99,9 +123,13 @@ Deno.test("errno and syscall tables agree with the kernel headers (C probe)", as
       "return 0;}",
     ].join("\n");
     await Deno.writeTextFile(`${dir}/p.c`, src);
-    const cc = await new Deno.Command("cc", { args: ["-o", `${dir}/p`, `${dir}/p.c`] }).output();
+    const cc = await new Deno.Command("cc", {
+      args: ["-o", `${dir}/p`, `${dir}/p.c`],
+    }).output();
     assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
-    const out = new TextDecoder().decode((await new Deno.Command(`${dir}/p`).output()).stdout);
+    const out = new TextDecoder().decode(
+      (await new Deno.Command(`${dir}/p`).output()).stdout,
+    );
     for (const line of out.trim().split("\n")) {
       const [kind, name, value] = line.split(" ");
       const table = kind === "e" ? ERRNO_NUMBERS : SYSCALLS_X86_64;
@@ -121,7 +149,9 @@ Deno.test("errno and syscall tables agree with the kernel headers (C probe)", as
 });
 
 Deno.test("the committed tables are what tools/gen_tables.sh generates", async () => {
-  const out = await new Deno.Command("bash", { args: [`${REPO}/tools/gen_tables.sh`] }).output();
+  const out = await new Deno.Command("bash", {
+    args: [`${REPO}/tools/gen_tables.sh`],
+  }).output();
   assert.ok(out.success);
   const committed = await Deno.readTextFile(`${REPO}/libc/_tables.ts`);
   assertEquals(new TextDecoder().decode(out.stdout), committed);
@@ -143,7 +173,11 @@ Deno.test("struct offsets match the C headers (C probe)", async () => {
     ["termios", "sizeof(struct termios)", S.TERMIOS.size],
     ["c_lflag", "offsetof(struct termios, c_lflag)", S.TERMIOS.c_lflag],
     ["clone_args", "sizeof(struct clone_args)", S.CLONE_ARGS.size],
-    ["clone cgroup", "offsetof(struct clone_args, cgroup)", S.CLONE_ARGS.cgroup],
+    [
+      "clone cgroup",
+      "offsetof(struct clone_args, cgroup)",
+      S.CLONE_ARGS.cgroup,
+    ],
     ["rusage", "sizeof(struct rusage)", S.RUSAGE.size],
     ["ru_maxrss", "offsetof(struct rusage, ru_maxrss)", S.RUSAGE.ru_maxrss],
     ["ru_nvcsw", "offsetof(struct rusage, ru_nvcsw)", S.RUSAGE.ru_nvcsw],
@@ -166,9 +200,13 @@ Deno.test("struct offsets match the C headers (C probe)", async () => {
       "return 0;}",
     ].join("\n");
     await Deno.writeTextFile(`${dir}/p.c`, src);
-    const cc = await new Deno.Command("cc", { args: ["-o", `${dir}/p`, `${dir}/p.c`] }).output();
+    const cc = await new Deno.Command("cc", {
+      args: ["-o", `${dir}/p`, `${dir}/p.c`],
+    }).output();
     assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
-    const out = new TextDecoder().decode((await new Deno.Command(`${dir}/p`).output()).stdout)
+    const out = new TextDecoder().decode(
+      (await new Deno.Command(`${dir}/p`).output()).stdout,
+    )
       .trim().split("\n").map(Number);
     probes.forEach(([name], i) => assertEquals(probes[i]![2], out[i], name));
   } finally {
@@ -191,7 +229,11 @@ Deno.test("getrlimit/setrlimit round-trip; bad values are RangeError before the 
   const cur = getrlimit("nofile");
   assert.ok(cur.soft <= cur.hard);
   setrlimit("nofile", cur);
-  assertThrows(() => setrlimit("nofile", { soft: 10, hard: 5 }), RangeError, "above hard");
+  assertThrows(
+    () => setrlimit("nofile", { soft: 10, hard: 5 }),
+    RangeError,
+    "above hard",
+  );
   assertThrows(() => setrlimit("nofile", { soft: -1, hard: 5 }), RangeError);
   if (cur.hard !== Infinity) {
     // raising the hard limit needs CAP_SYS_RESOURCE, which this machine lacks even as root

@@ -9,7 +9,9 @@ import { ensurePackages, ensureRootfs, TEST_PACKAGES } from "./_helpers.ts";
 const missing = await ensurePackages(TEST_PACKAGES);
 if (missing.length > 0) {
   console.error(
-    `tests/setup: could not install ${missing.join(", ")} (needs root and apt-get); tests that use them will fail`,
+    `tests/setup: could not install ${
+      missing.join(", ")
+    } (needs root and apt-get); tests that use them will fail`,
   );
 }
 const rootfs = await ensureRootfs();
