@@ -307,6 +307,21 @@ export function openFds(): number[] {
   );
 }
 
+/**
+ * What each open fd of this process points to (`pipe:[123]`, a path), by number. Deno's own
+ * threads open and close fds at any time, so leak checks should compare these targets for the
+ * objects a test made, not raw fd numbers.
+ */
+export function fdTargets(): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      out.set(Number(e.name), Deno.readLinkSync(`/proc/self/fd/${e.name}`));
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
 /** Mount points (from /proc/self/mountinfo) at or below `prefix`. */
 export function mountsUnder(prefix: string): string[] {
   return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(
