@@ -1,6 +1,7 @@
 import { libc } from "./_ffi.ts";
 import { check } from "./_check.ts";
 import { Mmap } from "./constants.ts";
+import { SyscallError } from "./error.ts";
 
 const encoder = new TextEncoder();
 
@@ -57,24 +58,47 @@ export class CArena implements Disposable {
   #freed = false;
 
   /** Maps `size` bytes (rounded up to pages), readable and writable, zero-filled. */
-  constructor(size: number, options: { stack?: boolean } = {}) {
+  constructor(
+    size: number,
+    options: {
+      stack?: boolean;
+      /** Map this file (a memfd of at least `size` bytes) shared, instead of anonymous memory. */
+      fd?: number;
+      /** With `fd`: map exactly here (MAP_FIXED_NOREPLACE); EEXIST when taken. */
+      address?: bigint;
+    } = {},
+  ) {
     if (!Number.isInteger(size) || size <= 0) {
       throw new RangeError(`Invalid arena size: ${size}`);
     }
     this.size = pageAlign(size);
-    const flags = Mmap.MAP_PRIVATE | Mmap.MAP_ANONYMOUS |
-      (options.stack ? Mmap.MAP_STACK : 0);
+    const MAP_FIXED_NOREPLACE = 0x100000;
+    const flags = options.fd !== undefined
+      ? Mmap.MAP_SHARED |
+        (options.address !== undefined ? MAP_FIXED_NOREPLACE : 0)
+      : Mmap.MAP_PRIVATE | Mmap.MAP_ANONYMOUS |
+        (options.stack ? Mmap.MAP_STACK : 0);
     const p = libc.mmap(
-      null,
+      options.address !== undefined && options.fd !== undefined
+        ? Deno.UnsafePointer.create(options.address)
+        : null,
       BigInt(this.size),
       Mmap.PROT_READ | Mmap.PROT_WRITE,
       flags,
-      -1,
+      options.fd ?? -1,
       0n,
     );
     // MAP_FAILED is (void *)-1
     if (p === null || Deno.UnsafePointer.value(p) === 0xffffffffffffffffn) {
       check(-1, "mmap", { detail: `${this.size} bytes` });
+    }
+    if (
+      options.address !== undefined && options.fd !== undefined &&
+      BigInt(Deno.UnsafePointer.value(p!)) !== options.address
+    ) {
+      // a kernel before 4.17 takes MAP_FIXED_NOREPLACE as a mere hint
+      libc.munmap(p, BigInt(this.size));
+      throw new SyscallError("mmap", 17, { detail: `${this.size} bytes` });
     }
     this.pointer = p!;
     this.address = BigInt(Deno.UnsafePointer.value(this.pointer));

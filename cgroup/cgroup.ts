@@ -1,0 +1,189 @@
+import type { Driver } from "./_driver.ts";
+import { checkName, createGroup, openGroup } from "./_create.ts";
+import { sleep } from "./_fs.ts";
+import { classifyCgroups } from "./_layout.ts";
+import { register } from "./_private.ts";
+import { type CpuLimit, cpuPlan, cpusetPlan, cpuWeightPlan } from "./cpu.ts";
+import { killGroup } from "./kill.ts";
+import { type MemoryLimitOptions, memoryPlan } from "./memory.ts";
+import { pidsPlan } from "./pids.ts";
+
+/** Limits applied while a group is created (a failure removes the group again). */
+export interface CgroupLimits {
+  /** Memory limit, or the limit with swap and high (see `setMemoryLimit`). */
+  memory?: number | string | ({ max: number | string } & MemoryLimitOptions);
+  /** CPU bandwidth (see `setCpuLimit`). */
+  cpu?: CpuLimit;
+  /** CPU weight, 1 to 10000 (see `setCpuWeight`). */
+  cpuWeight?: number;
+  /** CPUs and memory nodes (see `setCpuset`). */
+  cpuset?: { cpus?: string; mems?: string };
+  /** Task limit (see `setPidsLimit`). */
+  pids?: number | "max";
+}
+
+/** Options of `Cgroup.create`. */
+export interface CgroupCreateOptions {
+  /**
+   * Where the group goes instead of the default: an absolute cgroup path (`/mybox`, relative to
+   * each hierarchy's root) or a directory inside a cgroup mount (`/sys/fs/cgroup/mybox`).
+   * Default: v1 `/denobox` in each hierarchy; v2 `<this process's cgroup>/denobox`.
+   */
+  parent?: string;
+  /** Limits to apply before the group is handed out. */
+  limits?: CgroupLimits;
+}
+
+const KEY = Symbol("Cgroup");
+let wrap: ((d: Driver) => Cgroup) | undefined;
+
+/** A handle over a driver (tests point drivers at temp dirs); not part of the public API. */
+export function cgroupFromDriver(driver: Driver): Cgroup {
+  return wrap!(driver);
+}
+
+function randomName(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return "box-" +
+    [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function limitPlans(limits: CgroupLimits): ((d: Driver) => void)[] {
+  const plans: ((d: Driver) => void)[] = [];
+  const m = limits.memory;
+  if (m !== undefined) {
+    if (typeof m === "object") {
+      const { max, ...options } = m;
+      plans.push(memoryPlan(max, options));
+    } else {
+      plans.push(memoryPlan(m));
+    }
+  }
+  if (limits.cpu !== undefined) plans.push(cpuPlan(limits.cpu));
+  if (limits.cpuWeight !== undefined) {
+    plans.push(cpuWeightPlan(limits.cpuWeight));
+  }
+  if (limits.cpuset !== undefined) plans.push(cpusetPlan(limits.cpuset));
+  if (limits.pids !== undefined) plans.push(pidsPlan(limits.pids));
+  return plans;
+}
+
+function layout() {
+  return classifyCgroups(
+    Deno.readTextFileSync("/proc/self/mountinfo"),
+    Deno.readTextFileSync("/proc/self/cgroup"),
+  );
+}
+
+/**
+ * A control group on cgroup v1 or v2: create or open one, hand its `paths` to
+ * `spawn({ cgroup })`, set limits with the functions of this module, read `stats()`, and
+ * `destroy()` it (kill every member, wait until empty, remove the directories).
+ *
+ * @example A group with limits, destroyed at scope end
+ * ```ts ignore
+ * import { Cgroup, setMemoryLimit, setPidsLimit, stats } from "denobox/cgroup";
+ * await using cg = Cgroup.create();
+ * setMemoryLimit(cg, "256M");
+ * setPidsLimit(cg, 64);
+ * console.log(cg.version, cg.paths, stats(cg).memory.current);
+ * ```
+ */
+export class Cgroup implements AsyncDisposable {
+  /** 1 (legacy hierarchies) or 2 (unified). */
+  readonly version: 1 | 2;
+  /** The directories a process joins: v2 one; v1 one per hierarchy used. */
+  readonly paths: readonly string[];
+  #driver: Driver;
+  #destroying: Promise<void> | null = null;
+
+  /** Use `Cgroup.create` or `Cgroup.open`. */
+  private constructor(key: symbol, driver: Driver) {
+    if (key !== KEY) {
+      throw new TypeError("Use Cgroup.create() or Cgroup.open()");
+    }
+    this.#driver = driver;
+    this.version = driver.version;
+    this.paths = driver.paths;
+    register(this, driver);
+  }
+
+  /**
+   * Creates a group (synchronously: cgroupfs writes are immediate) named `name` (random if
+   * omitted) in the default parent or `options.parent`, and applies `options.limits`. Bad
+   * arguments are a `RangeError` before anything is created; if a step fails, the directories
+   * made so far are removed.
+   *
+   * @throws {SyscallError} e.g. `EACCES` without the right to create groups there (with a
+   *   hint saying what to do), `EEXIST` when the name is taken.
+   * @example
+   * ```ts ignore
+   * import { Cgroup } from "denobox/cgroup";
+   * await using cg = Cgroup.create("web-1", { limits: { memory: "512m", pids: 128 } });
+   * ```
+   */
+  static create(name?: string, options: CgroupCreateOptions = {}): Cgroup {
+    const n = checkName(name ?? randomName());
+    const plans = limitPlans(options.limits ?? {});
+    const driver = createGroup(layout(), n, options.parent);
+    using stack = new DisposableStack();
+    stack.defer(() => driver.remove());
+    for (const apply of plans) apply(driver);
+    stack.move();
+    return new Cgroup(KEY, driver);
+  }
+
+  /**
+   * Opens an existing group: a name in the default parent (`"box-1"`), a cgroup path
+   * (`"/denobox/box-1"`) or a directory (`"/sys/fs/cgroup/memory/denobox/box-1"`; on v1 the
+   * same group in every hierarchy is used).
+   *
+   * @throws {SyscallError} `ENOENT` when there is no such group.
+   * @example
+   * ```ts ignore
+   * import { Cgroup, processes } from "denobox/cgroup";
+   * console.log(processes(Cgroup.open("web-1")));
+   * ```
+   */
+  static open(pathOrName: string): Cgroup {
+    return new Cgroup(KEY, openGroup(layout(), pathOrName));
+  }
+
+  /**
+   * Kills every process of the group and its sub-groups, waits until it is empty and removes
+   * its directories (in every hierarchy). Idempotent: later calls return the first call's
+   * result; after a failure, a new call tries again.
+   */
+  destroy(): Promise<void> {
+    this.#destroying ??= this.#destroy().catch((e) => {
+      this.#destroying = null;
+      throw e;
+    });
+    return this.#destroying;
+  }
+
+  async #destroy(): Promise<void> {
+    const d = this.#driver;
+    await killGroup(d, 9, 10_000);
+    // rmdir can report EBUSY for a moment after the last member is gone.
+    const end = performance.now() + 5000;
+    for (let delay = 1; !d.remove(); delay = Math.min(delay * 2, 50)) {
+      if (performance.now() >= end) {
+        throw new Error(
+          `Cannot remove cgroup ${d.paths.join(", ")}: still busy after 5 s`,
+        );
+      }
+      if (d.populated()) await killGroup(d, 9, 10_000);
+      await sleep(delay);
+    }
+  }
+
+  static {
+    wrap = (d) => new Cgroup(KEY, d);
+  }
+
+  /** `destroy()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.destroy();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * `logs [-f] [--tail N] [-t]`.
+ * @module
+ */
+import { join } from "node:path";
+import type { Context } from "./_commands.ts";
+import { Store } from "./_store.ts";
+import { type LogEntry, parseLog } from "./_log.ts";
+import { CliError } from "./_errors.ts";
+
+const enc = new TextEncoder();
+
+async function emit(
+  entries: readonly LogEntry[],
+  timestamps: boolean,
+): Promise<void> {
+  for (const e of entries) {
+    const text = timestamps ? `${e.time} ${e.log}` : e.log;
+    const out = e.stream === "stderr" ? Deno.stderr : Deno.stdout;
+    const data = enc.encode(text);
+    let off = 0;
+    while (off < data.length) off += await out.write(data.subarray(off));
+  }
+}
+
+/** `denobox logs`. */
+export async function logsCommand(ctx: Context): Promise<number> {
+  const store = new Store(ctx.paths);
+  const c = store.resolve(ctx.args[0]!);
+  const path = join(c.dir, "ctr.log");
+  const tailFlag = ctx.options.str("tail");
+  let tail = Infinity;
+  if (tailFlag !== undefined && tailFlag !== "all") {
+    tail = Number(tailFlag);
+    if (!Number.isInteger(tail) || tail < 0) {
+      throw new CliError(
+        `Invalid --tail ${tailFlag}: a number of lines or "all"`,
+      );
+    }
+  }
+  const ts = ctx.options.bool("timestamps");
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch {
+    return 0; // never started: no output yet
+  }
+  using _f = file;
+  const dec = new TextDecoder();
+  let pending = "";
+  const readNew = async (): Promise<LogEntry[]> => {
+    const buf = new Uint8Array(65536);
+    let text = pending;
+    for (;;) {
+      const n = await file.read(buf);
+      if (n === null || n === 0) break;
+      text += dec.decode(buf.subarray(0, n), { stream: true });
+    }
+    const cut = text.lastIndexOf("\n");
+    pending = text.slice(cut + 1);
+    return parseLog(text.slice(0, cut + 1));
+  };
+  const first = await readNew();
+  await emit(
+    tail === Infinity ? first : first.slice(Math.max(0, first.length - tail)),
+    ts,
+  );
+  if (!ctx.options.bool("follow")) return 0;
+  for (;;) {
+    const alive = store.ownerAlive(c.config.id);
+    await emit(await readNew(), ts);
+    if (!alive) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return 0;
+}

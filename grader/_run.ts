@@ -1,0 +1,443 @@
+/**
+ * One run, start to finish: a fresh cgroup with the limits, a fresh tmpfs work directory,
+ * the sandbox, the CPU/wall watch, output capture, figures, copy-out, cleanup, and the check
+ * that nothing of the run is left. Every failure of the grader itself ends as `XX`.
+ * @module
+ */
+import { Cgroup, setMemoryLimit, stats } from "denobox/cgroup";
+import { type Hardening, spawn } from "denobox/sandbox";
+import {
+  open,
+  OpenFlag,
+  type OwnedFd,
+  type SignalName,
+  SyscallError,
+} from "denobox/libc";
+import type { GradePlan } from "./_options.ts";
+import { type CaptureSink, OutputCapture } from "./_capture.ts";
+import { CpuClock } from "./_cpuclock.ts";
+import { WorkDir } from "./_workdir.ts";
+import { decideVerdict, type KillReason } from "./_verdict.ts";
+import type { GradeResult, OutputTarget } from "./types.ts";
+
+/** What a pool lends a run: its identity and reusable pieces. */
+export interface Slot {
+  /** Host uid and gid the program runs as. */
+  uid: number;
+  gid: number;
+  /** An empty network namespace kept by the pool, or null for a fresh one per run. */
+  netns: OwnedFd | null;
+  /** The pool's cgroup; the run's group is made below it. */
+  parent: Cgroup;
+  /** A unique name for the run's cgroup. */
+  name: string;
+  /** The default hardening (its seccomp filter is used). */
+  hardening: Hardening;
+  /** The paths to mask inside (see `boxMaskedPaths`). */
+  maskedPaths: readonly string[];
+}
+
+const round3 = (s: number) => Math.round(s * 1000) / 1000;
+const NCPU = Math.max(1, navigator.hardwareConcurrency);
+/** Longest pause between two CPU-time checks (ms); near a limit the pause shrinks to 1 ms. */
+const MAX_POLL_MS = 100;
+/** How long the output pipes may stay open after every process is gone (ms). */
+const DRAIN_MS = 5000;
+
+function sinkFor(
+  target: OutputTarget,
+  files: Deno.FsFile[],
+): Promise<CaptureSink> | CaptureSink {
+  if (target === "capture") return { kind: "memory" };
+  if (target === "discard") return { kind: "discard" };
+  return Deno.open(target.path, { write: true, create: true, truncate: true })
+    .then((file) => {
+      files.push(file);
+      return { kind: "file", file } as const;
+    });
+}
+
+/** A result for a run the grader could not carry out. */
+export function failedResult(message: string): GradeResult {
+  return {
+    status: "XX",
+    timeout: null,
+    message,
+    exitCode: null,
+    signal: null,
+    killed: false,
+    cpuTime: 0,
+    userTime: 0,
+    sysTime: 0,
+    wallTime: 0,
+    memoryPeak: 0,
+    maxRss: null,
+    oomKilled: false,
+    outputTruncated: false,
+    stdout: null,
+    stderr: null,
+    outputBytes: { stdout: 0, stderr: 0 },
+    files: {},
+    voluntarySwitches: null,
+    involuntarySwitches: null,
+  };
+}
+
+/**
+ * getrusage's maxrss of the sandbox, or null when it may be this process's own: the kernel
+ * records the RSS high-water mark of the address space a process leaves at execve, and the
+ * sandbox's first process leaves a clone of ours. A figure above our own high-water mark can
+ * only be the program's.
+ */
+function trustedMaxRss(kib: number): number | null {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(
+    Deno.readTextFileSync("/proc/self/status"),
+  );
+  return m !== null && kib > Number(m[1]) ? kib : null;
+}
+
+/**
+ * The user and system parts of `cpu`: the kernel counts the total exactly but splits it by
+ * sampling, so the split is scaled to add up to the total.
+ */
+function splitCpu(
+  cpu: number,
+  user: number,
+  system: number,
+): { userTime: number; sysTime: number } {
+  const sum = user + system;
+  const userTime = sum > 0 ? round3((cpu * user) / sum) : round3(cpu);
+  return { userTime, sysTime: Math.max(0, round3(round3(cpu) - userTime)) };
+}
+
+/**
+ * The directories of the run's cgroup the program joins: on v1 only the hierarchies that limit
+ * or measure it (memory, pids, cpuacct), since every join is a migration the kernel pays for;
+ * on v2 the one directory.
+ */
+function joinedDirs(cg: Cgroup): string[] {
+  if (cg.version === 2) return [...cg.paths];
+  const wanted = ["memory.limit_in_bytes", "pids.max", "cpuacct.usage"];
+  return cg.paths.filter((dir) => wanted.some((f) => exists(`${dir}/${f}`)));
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let swapAccounting = true;
+
+/** The memory limit with no swap on top, or just the memory limit where swap is not accounted. */
+function setMemoryNoSwap(cg: Cgroup, bytes: number): void {
+  if (swapAccounting) {
+    try {
+      return setMemoryLimit(cg, bytes, { swap: 0 });
+    } catch (e) {
+      // v1 without swapaccount=1 has no memsw files; with no swap there is nothing to forbid.
+      if (!(e instanceof SyscallError && e.code === "ENOENT")) throw e;
+      swapAccounting = false;
+    }
+  }
+  setMemoryLimit(cg, bytes);
+}
+
+const errText = (e: unknown) => e instanceof Error ? e.message : String(e);
+
+function leftoverDirs(paths: readonly string[]): string[] {
+  const left: string[] = [];
+  for (const dir of paths) {
+    try {
+      Deno.statSync(dir);
+      left.push(`cgroup ${dir} is still there`);
+    } catch { /* gone, as it should be */ }
+  }
+  return left;
+}
+
+/** Runs `plan` in `slot`; never throws: a failure of the grader is an `XX` result. */
+export async function runPlan(
+  plan: GradePlan,
+  slot: Slot,
+): Promise<GradeResult> {
+  const cleanups: (() => unknown)[] = [];
+  const cleanupErrors: string[] = [];
+  let result: GradeResult;
+  const made: { cg: Cgroup | null } = { cg: null };
+  try {
+    result = await runInside(plan, slot, cleanups, (c) => made.cg = c);
+  } catch (e) {
+    result = failedResult(errText(e));
+  }
+  for (const fn of cleanups.reverse()) {
+    try {
+      await fn();
+    } catch (e) {
+      cleanupErrors.push(errText(e));
+    }
+  }
+  // The guarantee: nothing of the run is left. Checked, not assumed.
+  if (made.cg !== null) cleanupErrors.push(...leftoverDirs(made.cg.paths));
+  if (cleanupErrors.length > 0) {
+    const msg = `Cleanup failed: ${cleanupErrors.join("; ")}`;
+    result = {
+      ...result,
+      status: "XX",
+      timeout: null,
+      message: result.status === "XX" ? `${result.message}; ${msg}` : msg,
+    };
+  }
+  return result;
+}
+
+async function runInside(
+  plan: GradePlan,
+  slot: Slot,
+  cleanups: (() => unknown)[],
+  setCgroup: (cg: Cgroup) => void,
+): Promise<GradeResult> {
+  // The run's cgroup: fresh, so no charge or counter of an earlier run is in it.
+  const cg = Cgroup.create(slot.name, {
+    parent: slot.parent.paths[0]!,
+    limits: { pids: plan.processLimit },
+  });
+  setCgroup(cg);
+  cleanups.push(() => cg.destroy());
+  setMemoryNoSwap(cg, plan.memoryLimit);
+  const clock = new CpuClock(cg.paths);
+  cleanups.push(() => clock[Symbol.dispose]());
+
+  const work = new WorkDir(plan.workDirSize, slot.uid, slot.gid);
+  cleanups.push(() => work[Symbol.dispose]());
+  await work.copyIn(plan.files);
+
+  let stdinFd: OwnedFd | null = null;
+  if ("path" in plan.stdin) {
+    stdinFd = open(plan.stdin.path, { flags: OpenFlag.O_RDONLY });
+    const fd = stdinFd;
+    cleanups.push(() => fd.close());
+  }
+  const files: Deno.FsFile[] = [];
+  cleanups.push(() => files.forEach((f) => f.close()));
+  const outCap = new OutputCapture(
+    plan.outputLimit,
+    await sinkFor(plan.stdout, files),
+  );
+  const errCap = new OutputCapture(
+    plan.outputLimit,
+    await sinkFor(plan.stderr, files),
+  );
+
+  const cpuBackstop = plan.timeLimit === null
+    ? undefined
+    : Math.ceil(plan.timeLimit + plan.extraTime) + 1;
+  const seccomp = plan.seccomp === false
+    ? undefined
+    : plan.seccomp ?? slot.hardening.seccomp;
+
+  // Wall time starts before the sandbox is made, so it never misses a moment of the program
+  // (it includes the few milliseconds of set-up, as the CPU time does).
+  const t0 = performance.now();
+  const sandbox = await spawn({
+    argv: plan.argv,
+    env: plan.env,
+    cwd: plan.cwd,
+    ...(plan.rootfs === null ? {} : { rootfs: plan.rootfs }),
+    readOnly: true,
+    hostname: "box",
+    namespaces: {
+      user: false,
+      mnt: true,
+      pid: true,
+      ipc: true,
+      uts: true,
+      cgroup: true,
+      net: slot.netns === null
+        ? true
+        : { path: `/proc/self/fd/${slot.netns.fd}` },
+    },
+    mounts: [
+      {
+        type: "bind",
+        source: work.source,
+        target: plan.workDir,
+        readOnly: false,
+      },
+      { type: "tmpfs", target: "/tmp", size: plan.workDirSize, mode: 0o1777 },
+      {
+        type: "tmpfs",
+        target: "/dev/shm",
+        size: plan.workDirSize,
+        mode: 0o1777,
+      },
+      ...plan.dirs.map((d) => ({
+        type: "bind" as const,
+        source: d.outside,
+        target: d.inside,
+        readOnly: !d.rw,
+      })),
+    ],
+    maskedPaths: slot.maskedPaths,
+    user: { uid: slot.uid, gid: slot.gid, groups: [] },
+    rlimits: {
+      ...(cpuBackstop === undefined
+        ? {}
+        : { cpu: { soft: cpuBackstop, hard: cpuBackstop + 1 } }),
+      fsize: plan.fileSizeLimit,
+      nofile: plan.openFilesLimit,
+      stack: plan.stackLimit,
+      core: 0,
+      memlock: 0,
+    },
+    noNewPrivs: true,
+    parentDeathSignal: "SIGKILL",
+    newSession: true,
+    stdin: stdinFd !== null
+      ? stdinFd.fd
+      : "data" in plan.stdin && plan.stdin.data.length === 0
+      ? "null"
+      : "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    cgroup: { paths: joinedDirs(cg) },
+    ...(seccomp === undefined ? {} : { seccomp }),
+    capabilities: {
+      bounding: 0n,
+      effective: 0n,
+      permitted: 0n,
+      inheritable: 0n,
+    },
+  });
+  cleanups.push(() => sandbox[Symbol.asyncDispose]());
+  stdinFd?.close();
+
+  let killedFor: KillReason | null = null;
+  let oomKillsBeforeKill = 0;
+  let overflowStream: "stdout" | "stderr" | null = null;
+  let finished = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = (reason: KillReason) => {
+    if (killedFor !== null || finished) return;
+    killedFor = reason;
+    try {
+      oomKillsBeforeKill = stats(cg).memory.oomKills;
+    } catch { /* read again at the end */ }
+    sandbox.kill("SIGKILL");
+  };
+
+  // Standard input: the bytes, then end of file; a program that stops reading is fine.
+  let feeding: Promise<void> = Promise.resolve();
+  if (sandbox.stdin !== null) {
+    const data = "data" in plan.stdin ? plan.stdin.data : new Uint8Array(0);
+    const w = sandbox.stdin.getWriter();
+    feeding = (async () => {
+      try {
+        if (data.length > 0) await w.write(data);
+        await w.close();
+      } catch { /* EPIPE: the program closed its stdin or ended */ }
+    })();
+  }
+  const pumps = Promise.all([
+    sandbox.stdout === null ? null : outCap.pump(sandbox.stdout, () => {
+      overflowStream ??= "stdout";
+      stop("output");
+    }),
+    sandbox.stderr === null ? null : errCap.pump(sandbox.stderr, () => {
+      overflowStream ??= "stderr";
+      stop("output");
+    }),
+  ]);
+
+  // The time watch. CPU time cannot grow faster than NCPU seconds per second, so sleeping
+  // (left / NCPU) never oversleeps a limit; the pause shrinks as the limit nears.
+  const cpuEnd = plan.timeLimit === null
+    ? Infinity
+    : plan.timeLimit + plan.extraTime;
+  const wallEnd = plan.wallTimeLimit + plan.extraTime;
+  const tick = () => {
+    timer = undefined;
+    if (finished || killedFor !== null) return;
+    const wall = (performance.now() - t0) / 1000;
+    if (wall >= wallEnd) return stop("wall");
+    let cpuLeft = Infinity;
+    if (cpuEnd !== Infinity) {
+      const cpu = clock.read();
+      if (cpu >= cpuEnd) return stop("cpu");
+      cpuLeft = (cpuEnd - cpu) / NCPU;
+    }
+    const wait = Math.min(cpuLeft * 1000, (wallEnd - wall) * 1000, MAX_POLL_MS);
+    timer = setTimeout(tick, Math.max(1, Math.ceil(wait)));
+  };
+  tick();
+  const onAbort = () => stop("abort");
+  plan.signal?.addEventListener("abort", onAbort);
+  if (plan.signal?.aborted) stop("abort");
+
+  const status = await sandbox.status;
+  const wallTime = (performance.now() - t0) / 1000;
+  finished = true;
+  if (timer !== undefined) clearTimeout(timer);
+  plan.signal?.removeEventListener("abort", onAbort);
+
+  // The first process (the sandbox's init) ended: the run is over. The kernel has killed
+  // every other process of its pid namespace by now, which closes the output pipes; the
+  // cgroup's removal (in the cleanup) checks that none is left.
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  const drained = await Promise.race([
+    pumps.then(() => true),
+    new Promise<false>((r) =>
+      drainTimer = setTimeout(() => r(false), DRAIN_MS)
+    ),
+  ]);
+  clearTimeout(drainTimer);
+  if (!drained) {
+    throw new Error(
+      "The output pipes stayed open after every process had ended",
+    );
+  }
+  await feeding;
+
+  const cpuTime = clock.read();
+  const st = stats(cg);
+  const copied = await work.copyOut(plan.copyOut);
+  const oomKills = st.memory.oomKills;
+  const signal = status.signal as SignalName | null;
+  const v = decideVerdict({
+    exitCode: status.code,
+    signal,
+    killedFor,
+    overflowStream,
+    oomKills,
+    oomKillsBeforeKill: killedFor === null ? oomKills : oomKillsBeforeKill,
+    cpuTime,
+    wallTime,
+    timeLimit: plan.timeLimit,
+    wallTimeLimit: plan.wallTimeLimit,
+    internalError: null,
+  });
+  return {
+    status: v.status,
+    timeout: v.timeout,
+    message: v.message,
+    exitCode: status.code,
+    signal,
+    killed: killedFor !== null,
+    cpuTime: round3(cpuTime),
+    ...splitCpu(cpuTime, st.cpu.user, st.cpu.system),
+    wallTime: round3(wallTime),
+    memoryPeak: st.memory.peak,
+    maxRss: trustedMaxRss(status.rusage.maxRss),
+    oomKilled: oomKills > 0,
+    outputTruncated: outCap.truncated || errCap.truncated,
+    stdout: outCap.bytes(),
+    stderr: errCap.bytes(),
+    outputBytes: { stdout: outCap.kept, stderr: errCap.kept },
+    files: copied,
+    voluntarySwitches: status.rusage.voluntarySwitches,
+    involuntarySwitches: status.rusage.involuntarySwitches,
+  };
+}

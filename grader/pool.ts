@@ -1,0 +1,289 @@
+/**
+ * `GraderPool`: many runs at once, reusing what carries no trace of a submission.
+ * @module
+ */
+import { Cgroup } from "denobox/cgroup";
+import { defaultHardening, type Hardening } from "denobox/sandbox";
+import { open, type OwnedFd, setns, unshare } from "denobox/libc";
+import { planGrade } from "./_options.ts";
+import { failedResult, runPlan, type Slot } from "./_run.ts";
+import type { GradeOptions, GradeResult } from "./types.ts";
+
+/** Options of `new GraderPool()`. */
+export interface GraderPoolOptions {
+  /** Runs at once; more wait their turn. Default: the number of CPUs. */
+  concurrency?: number;
+  /**
+   * Slot `i` runs its programs as host uid and gid `uidBase + i`, so two runs at the same time
+   * never share an identity. Default 60000 (isolate's default first uid).
+   */
+  uidBase?: number;
+  /**
+   * Keep one empty network namespace per slot and let every run of that slot join it, instead
+   * of making (and tearing down, which the kernel serializes) one per run. Runs of one slot
+   * never overlap, and sockets die with their processes, so nothing passes from run to run.
+   * Default false: spawn() does not yet clone a new pid namespace while joining a network
+   * namespace (the command would be PID 1 and /proc the host's), so this stays off until it does.
+   */
+  reuseNetworkNamespace?: boolean;
+}
+
+/** Cleans the pool's cgroups when this process dies without closing the pool. */
+const WATCHDOG = `
+while read -r _; do :; done
+for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  left=0
+  for d in "$@"; do
+    [ -d "$d" ] || continue
+    for f in $(find "$d" -name cgroup.procs 2>/dev/null); do
+      for p in $(cat "$f" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    done
+    find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+    [ -d "$d" ] && left=1
+  done
+  [ "$left" = 0 ] && exit 0
+  sleep 0.1
+done
+exit 1
+`;
+
+const POOL_GROUP = /^grader-(\d+)-(\d+)-[0-9a-f]+$/;
+
+/** The start time of a process (clock ticks since boot), or null when it does not exist. */
+function startTime(pid: number): string | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the groups of pools whose process died without cleaning up. */
+async function sweepStale(poolDir: string): Promise<void> {
+  const parent = poolDir.slice(0, poolDir.lastIndexOf("/"));
+  for await (const e of Deno.readDir(parent)) {
+    const m = POOL_GROUP.exec(e.name);
+    if (!e.isDirectory || !m || `${parent}/${e.name}` === poolDir) continue;
+    if (startTime(Number(m[1])) === m[2]) continue;
+    try {
+      await Cgroup.open(`${parent}/${e.name}`).destroy();
+    } catch { /* another process swept it first */ }
+  }
+}
+
+/** An empty network namespace (loopback only, down), as an fd. */
+function emptyNetns(): OwnedFd {
+  // unshare/setns move only the calling thread, and this runs synchronously on it: the
+  // thread is back in its own namespace before any other code of this process runs on it.
+  using mine = open("/proc/thread-self/ns/net");
+  unshare(["net"]);
+  try {
+    return open("/proc/thread-self/ns/net");
+  } finally {
+    setns(mine.fd, ["net"]);
+  }
+}
+
+/**
+ * Of the default masked paths, those a box can reach and read: the program runs as an
+ * unprivileged uid with no capabilities, so a root-only file (/proc/kcore, /proc/timer_list)
+ * is closed to it already, the box has no /sys, and paths this kernel lacks need nothing.
+ * (The default read-only paths are root-writable only, so they need nothing either.) Each mask
+ * costs two mounts per run, so only the useful ones are made.
+ */
+function boxMaskedPaths(paths: readonly string[]): string[] {
+  return paths.filter((p) => {
+    if (!p.startsWith("/proc/")) return false;
+    try {
+      return (Deno.statSync(p).mode! & 0o004) !== 0;
+    } catch {
+      return false;
+    }
+  });
+}
+
+interface Shared {
+  cgroup: Cgroup;
+  hardening: Hardening;
+  maskedPaths: readonly string[];
+  watchdog: Deno.ChildProcess;
+  watchdogStdin: WritableStreamDefaultWriter<Uint8Array>;
+}
+
+/**
+ * A pool of grader slots: `grade()` runs at most `concurrency` submissions at once, each in
+ * its own fresh sandbox, cgroup and tmpfs work directory. What is reused carries nothing a
+ * submission could write to: the pool's parent cgroup, one empty network namespace per slot
+ * (runs of a slot never overlap) and the slot's uid. If this process is killed, a small
+ * watchdog process (`/bin/sh`) removes the pool's cgroups; sandboxes die with their parent.
+ *
+ * @example Grade two runs at once
+ * ```ts ignore
+ * import { GraderPool } from "denobox/grader";
+ * await using pool = new GraderPool({ concurrency: 2 });
+ * const [a, b] = await Promise.all([
+ *   pool.grade({ argv: ["/bin/true"], timeLimit: 1 }),
+ *   pool.grade({ argv: ["/bin/sh", "-c", "exit 3"], timeLimit: 1 }),
+ * ]);
+ * console.log(a.status, b.status); // OK RE
+ * ```
+ */
+export class GraderPool implements AsyncDisposable {
+  /** Runs at once. */
+  readonly concurrency: number;
+  readonly #uidBase: number;
+  readonly #reuseNetns: boolean;
+  readonly #free: number[] = [];
+  readonly #waiting: ((slot: number) => void)[] = [];
+  readonly #netns = new Map<number, OwnedFd>();
+  #shared: Promise<Shared> | null = null;
+  #runs = 0;
+  #active = new Set<Promise<unknown>>();
+  #closed = false;
+
+  /** Checks the options; nothing is created until the first `grade()`. */
+  constructor(options: GraderPoolOptions = {}) {
+    const c = options.concurrency ?? Math.max(1, navigator.hardwareConcurrency);
+    if (!Number.isInteger(c) || c < 1 || c > 4096) {
+      throw new RangeError(
+        `Invalid concurrency: expected an integer from 1 to 4096, got ${c}`,
+      );
+    }
+    const base = options.uidBase ?? 60000;
+    if (!Number.isInteger(base) || base < 1 || base + c > 2 ** 32 - 2) {
+      throw new RangeError(`Invalid uidBase: ${base}`);
+    }
+    this.concurrency = c;
+    this.#uidBase = base;
+    this.#reuseNetns = options.reuseNetworkNamespace ?? false;
+    for (let i = 0; i < c; i++) this.#free.push(i);
+  }
+
+  async #init(): Promise<Shared> {
+    const name = `grader-${Deno.pid}-${startTime(Deno.pid)}-${
+      crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16)
+    }`;
+    const cgroup = Cgroup.create(name);
+    let watchdog: Deno.ChildProcess;
+    try {
+      await sweepStale(cgroup.paths[0]!);
+      watchdog = new Deno.Command("/bin/sh", {
+        args: ["-c", WATCHDOG, "denobox-grader-watchdog", ...cgroup.paths],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "null",
+        clearEnv: true,
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      }).spawn();
+    } catch (e) {
+      await cgroup.destroy();
+      throw e;
+    }
+    watchdog.unref();
+    // No capabilities at all: the program runs as an unprivileged uid.
+    const hardening = defaultHardening({ capDrop: ["ALL"] });
+    return {
+      cgroup,
+      hardening,
+      maskedPaths: boxMaskedPaths(hardening.maskedPaths),
+      watchdog,
+      watchdogStdin: watchdog.stdin.getWriter(),
+    };
+  }
+
+  async #acquire(): Promise<number> {
+    const slot = this.#free.shift();
+    if (slot !== undefined) return slot;
+    return await new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(slot: number): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(slot);
+    else this.#free.push(slot);
+  }
+
+  /**
+   * Runs one submission (see `grade()` for the options and the result). Bad options reject
+   * with a `TypeError` or `RangeError` before anything runs; anything that goes wrong in the
+   * grader afterwards is an `XX` result, never a rejection.
+   */
+  grade(options: GradeOptions): Promise<GradeResult> {
+    if (this.#closed) {
+      return Promise.reject(new TypeError("Cannot grade: the pool is closed"));
+    }
+    let plan;
+    try {
+      plan = planGrade(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const p = this.#run(plan);
+    this.#active.add(p);
+    p.finally(() => this.#active.delete(p)).catch(() => {});
+    return p;
+  }
+
+  async #run(plan: ReturnType<typeof planGrade>): Promise<GradeResult> {
+    this.#shared ??= this.#init();
+    let shared: Shared;
+    try {
+      shared = await this.#shared;
+    } catch (e) {
+      this.#shared = null;
+      return failedResult(`Cannot prepare the grader: ${(e as Error).message}`);
+    }
+    const index = await this.#acquire();
+    try {
+      let netns: OwnedFd | null = null;
+      if (this.#reuseNetns) {
+        netns = this.#netns.get(index) ?? null;
+        if (netns === null) {
+          netns = emptyNetns();
+          this.#netns.set(index, netns);
+        }
+      }
+      const slot: Slot = {
+        uid: this.#uidBase + index,
+        gid: this.#uidBase + index,
+        netns,
+        parent: shared.cgroup,
+        name: `run-${++this.#runs}`,
+        hardening: shared.hardening,
+        maskedPaths: shared.maskedPaths,
+      };
+      return await runPlan(plan, slot);
+    } catch (e) {
+      return failedResult((e as Error).message);
+    } finally {
+      this.#release(index);
+    }
+  }
+
+  /** Waits for the runs under way, then removes the pool's cgroups and namespaces. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#active]);
+    for (const fd of this.#netns.values()) fd.close();
+    this.#netns.clear();
+    const shared = this.#shared;
+    this.#shared = null;
+    if (shared === null) return;
+    const s = await shared.catch(() => null);
+    if (s === null) return;
+    try {
+      await s.cgroup.destroy();
+    } finally {
+      await s.watchdogStdin.close().catch(() => {});
+      // unref'd so that a forgotten pool never keeps this process alive; waited for here
+      s.watchdog.ref();
+      await s.watchdog.status;
+    }
+  }
+
+  /** Same as `close()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The safe defaults spawn() and exec() apply when the caller says nothing: the default seccomp
+ * profile (resolved against the capabilities the command keeps), `DEFAULT_CAPABILITIES`, and
+ * the masked and read-only paths. Every relaxation is an explicit option value.
+ */
+import {
+  CAPABILITIES,
+  type CapabilityMasks,
+  capabilityMasks,
+  type CapabilityName,
+  lastCapability,
+} from "./capabilities.ts";
+import { defaultHardening } from "./hardening.ts";
+
+/** The seccomp option of spawn/exec: a BPF program, the default profile, or none. */
+export type SeccompSetting = Uint8Array | "default" | "unconfined" | false;
+
+/** The capability option of spawn/exec: masks, or every capability kept. */
+export type CapabilitySetting = CapabilityMasks | "all";
+
+/** What the command's process gets: null means "leave as is". */
+export interface ResolvedHardening {
+  capabilities: CapabilityMasks | null;
+  seccomp: Uint8Array | null;
+}
+
+let defaultCaps: CapabilityMasks | null = null;
+const filters = new Map<bigint, Uint8Array>();
+
+function capsOf(
+  setting: CapabilitySetting | undefined,
+): CapabilityMasks | null {
+  if (setting === undefined) return defaultCaps ??= capabilityMasks();
+  if (setting === "all") return null;
+  if (
+    typeof setting !== "object" || setting === null ||
+    (["bounding", "effective", "permitted", "inheritable"] as const).some((k) =>
+      typeof setting[k] !== "bigint"
+    )
+  ) {
+    throw new TypeError(
+      'Invalid capabilities: expected "all" or { bounding, effective, permitted, inheritable } bigint masks',
+    );
+  }
+  return setting;
+}
+
+/** The default profile compiled for the capabilities in `bounding` (null: all of them). */
+function defaultFilter(caps: CapabilityMasks | null): Uint8Array {
+  const last = lastCapability();
+  const all = (1n << BigInt(last + 1)) - 1n;
+  const mask = caps === null ? all : caps.bounding & all;
+  let f = filters.get(mask);
+  if (!f) {
+    const names = (Object.entries(CAPABILITIES) as [CapabilityName, number][])
+      .filter(([, n]) => n <= last && (mask & (1n << BigInt(n))) !== 0n)
+      .map(([name]) => name);
+    f = defaultHardening({ capDrop: ["ALL"], capAdd: names })
+      .seccomp as Uint8Array;
+    filters.set(mask, f);
+  }
+  return f;
+}
+
+/**
+ * Resolves the seccomp and capability options: absent means the defaults; `false` or
+ * `"unconfined"` means no filter; `"all"` keeps every capability. TypeError on bad values.
+ */
+export function resolveHardening(
+  o: { seccomp?: SeccompSetting; capabilities?: CapabilitySetting },
+): ResolvedHardening {
+  const capabilities = capsOf(o.capabilities);
+  const s = o.seccomp;
+  let seccomp: Uint8Array | null;
+  if (s === false || s === "unconfined") seccomp = null;
+  else if (s === undefined || s === "default") {
+    seccomp = defaultFilter(capabilities);
+  } else if (s instanceof Uint8Array) seccomp = s;
+  else {
+    throw new TypeError(
+      `Invalid seccomp: expected a BPF program, "default", "unconfined" or false: ${
+        JSON.stringify(s)
+      }`,
+    );
+  }
+  return { capabilities, seccomp };
+}

@@ -1,0 +1,348 @@
+import {
+  ARCH,
+  CArena,
+  CloneFlag,
+  cloneRoutine,
+  fdAtLeast,
+  NAMESPACE_FLAGS,
+  type NamespaceName,
+  OwnedFd,
+  pidfdGetfd,
+  pidfdSendSignal,
+  pipe,
+  readNonblocking,
+  write,
+} from "denobox/libc";
+import { ROUTINES } from "./_routine.ts";
+import { reactor } from "./_reactor.ts";
+import { initMemfd } from "./_init.ts";
+import type { Program, StepResult } from "./program.ts";
+import { SandboxSetupError } from "./errors.ts";
+import { type Sandbox, SandboxHandle } from "./sandbox.ts";
+
+/** What `setup` hooks get: the sandbox's first process, still waiting on its sync fd. */
+export interface ChildInfo {
+  /** Host pid. */
+  pid: number;
+  /** A pidfd for it. */
+  pidfd: number;
+}
+
+/** A parent-side hook run while the child waits; what it returns is disposed after the reap. */
+export type SetupHook = (
+  child: ChildInfo,
+) =>
+  | Promise<void | Disposable | AsyncDisposable>
+  | void
+  | Disposable
+  | AsyncDisposable;
+
+/** Options of `launch()`. */
+export interface LaunchOptions {
+  /** Namespaces that clone() itself creates (names or CLONE_NEW* bits). */
+  namespaces?: readonly NamespaceName[] | number;
+  /**
+   * Parent-side hooks run in order while the child waits: the program must contain
+   * `p.syncPoint()`, placed where the child should wait.
+   */
+  setup?: readonly SetupHook[];
+  /**
+   * The program execs the sandbox's init (`appendInitTail`), whose vforked child runs the
+   * steps from `Program.setInitEntry` on.
+   */
+  init?: boolean;
+}
+
+/** Parent-side pieces `spawn()` hands over (stdio ends, fds to close after clone). */
+export interface LaunchExtras {
+  /** Fds the child inherits and the parent closes after clone. */
+  childFds?: OwnedFd[];
+  stdin?: OwnedFd | null;
+  stdout?: OwnedFd | null;
+  stderr?: OwnedFd | null;
+  pty?: OwnedFd | null;
+  /** Disposed after the reap (or on failure). */
+  cleanup?: AsyncDisposableStack;
+  /**
+   * A pty master the program opened inside the sandbox (this step's result is its fd there):
+   * taken with pidfd_getfd at the program's last sync point (after the `setup` hooks' one).
+   */
+  ptyFrom?: StepResult;
+  /** Hint added to errors of a given step label prefix. */
+  hints?: (step: string, code: string) => string | undefined;
+}
+
+let code: CArena | null = null;
+
+function routine(): CArena {
+  if (code) return code;
+  const bytes = Uint8Array.from(
+    ROUTINES[ARCH].hex.match(/../g)!,
+    (h) => parseInt(h, 16),
+  );
+  const c = new CArena(bytes.length);
+  c.bytes.set(bytes);
+  c.makeExecutable();
+  code = c;
+  return c;
+}
+
+const STACK_SIZE = 16384;
+
+/**
+ * Starts `program` in a new process made by clone(): the machine-code routine runs its steps
+ * (no JS runs in the child) and ends in execve. Resolves once the command runs; a failing step
+ * rejects with a `SandboxSetupError` naming it. The program is owned (and freed) from here on.
+ *
+ * @example A hand-built container (root; see examples/minimal_container.ts)
+ * ```ts ignore
+ * import { launch, Program } from "denobox/sandbox";
+ * const p = new Program();
+ * p.sethostname("box");
+ * p.execve("/bin/hostname", ["hostname"], {});
+ * await using box = await launch(p, { namespaces: ["uts"] });
+ * console.log((await box.status).code); // 0 (it printed "box")
+ * ```
+ */
+export async function launch(
+  program: Program,
+  options: LaunchOptions = {},
+  extras: LaunchExtras = {},
+): Promise<Sandbox> {
+  if (program.arch !== ARCH) {
+    program[Symbol.dispose]();
+    throw new TypeError(`Cannot launch a ${program.arch} program on ${ARCH}`);
+  }
+  const cleanup = extras.cleanup ?? new AsyncDisposableStack();
+  const parentOwned: OwnedFd[] = [];
+  const own = <T extends OwnedFd | null | undefined>(fd: T): T => {
+    if (fd) parentOwned.push(fd);
+    return fd;
+  };
+  let childFds = extras.childFds ?? [];
+  let stack: CArena | null = null;
+  let memoryFreed = false;
+  const freeMemory = () => {
+    if (memoryFreed) return;
+    memoryFreed = true;
+    program[Symbol.dispose]();
+    stack?.[Symbol.dispose]();
+  };
+  let pid = -1;
+  let pidfd: OwnedFd | null = null;
+  let control: OwnedFd | null = null;
+  try {
+    const ctl = pipe();
+    control = own(ctl.read);
+    const ctlWrite = fdAtLeast(ctl.write, 5);
+    childFds = [...childFds, ctlWrite];
+    program.setHeaderFd("control", ctlWrite.fd);
+    const hooks = options.setup ?? [];
+    let syncWrite: OwnedFd | null = null;
+    let pty = extras.pty ?? null;
+    const rounds: ((child: ChildInfo) => Promise<void>)[] = [];
+    if (hooks.length > 0) {
+      rounds.push(async (child) => {
+        for (const hook of hooks) {
+          const r = await hook(child);
+          if (r && Symbol.asyncDispose in r) cleanup.use(r as AsyncDisposable);
+          else if (r && Symbol.dispose in r) cleanup.use(r as Disposable);
+        }
+      });
+    }
+    if (extras.ptyFrom) {
+      const at = program.memory.offsetOf(extras.ptyFrom.address);
+      rounds.push((child) => {
+        const fd = Number(program.memory.view.getBigInt64(at, true));
+        pty = own(pidfdGetfd(child.pidfd, fd));
+        return Promise.resolve();
+      });
+    }
+    if (rounds.length > 0) {
+      const s = pipe();
+      const r = fdAtLeast(s.read, 5);
+      syncWrite = own(fdAtLeast(s.write, 5));
+      childFds.push(r);
+      program.setHeaderFd("syncRead", r.fd);
+      program.setHeaderFd("syncWrite", syncWrite.fd);
+    }
+    if (options.init) program.setHeaderFd("initMemfd", initMemfd());
+    for (const f of [extras.stdin, extras.stdout, extras.stderr, pty]) {
+      own(f);
+    }
+
+    const ns = typeof options.namespaces === "number"
+      ? options.namespaces
+      : (options.namespaces ?? []).reduce((f, n) => f | NAMESPACE_FLAGS[n], 0);
+    const flags = ns | CloneFlag.CLONE_VM | CloneFlag.CLONE_PIDFD |
+      17 /* SIGCHLD */;
+    stack = new CArena(STACK_SIZE, { stack: true });
+    const slot = program.alloc(8);
+    try {
+      pid = cloneRoutine({
+        code: routine(),
+        entry: 0,
+        stack,
+        arg: program.memory,
+        flags,
+        pidfdAddress: slot,
+      });
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno ?? 22;
+      const step = `clone(${nsNames(ns)})`;
+      throw new SandboxSetupError({
+        step,
+        errno,
+        hint: extras.hints?.(step, (e as { code?: string }).code ?? "") ??
+          cloneHint(ns, errno),
+      });
+    }
+    pidfd = new OwnedFd(
+      Number(program.memory.view.getInt32(program.memory.offsetOf(slot), true)),
+    );
+    for (const f of childFds) f.close();
+    childFds = [];
+
+    // parent-side rounds, each once the child waits at a sync point ({0, -3} on the control
+    // pipe): the setup hooks, then taking the pty master
+    if (syncWrite) {
+      try {
+        for (const round of rounds) {
+          await reactor.readable(control.fd);
+          const ready = readNonblocking(control.fd, 16) ?? new Uint8Array(0);
+          checkRecord(program, ready, extras);
+          if (ready.length !== 16) {
+            throw new SandboxSetupError({
+              step: "sync",
+              errno: 4,
+              hint: "the sandbox exited before its sync point",
+            });
+          }
+          await round({ pid, pidfd: pidfd.fd });
+          write(syncWrite.fd, new Uint8Array([1]));
+        }
+      } finally {
+        syncWrite.close();
+      }
+    }
+
+    // first record on the control pipe: an error {errno, step}, "started" {0, -1}, or EOF
+    await reactor.readable(control.fd);
+    const rec = readNonblocking(control.fd, 16) ?? new Uint8Array(0);
+    checkRecord(program, rec, extras);
+    if (rec.length !== 16 && options.init) {
+      throw new SandboxSetupError({
+        step: "init",
+        errno: 4,
+        hint: "the sandbox was killed while starting",
+      });
+    }
+    // the child now runs its own code: our program and stack are free
+    freeMemory();
+    if (!options.init) {
+      control.close();
+      control = null;
+    }
+    const handle = new SandboxHandle({
+      pid,
+      pidfd,
+      control,
+      stdin: extras.stdin ? await extras.stdin.toFsFile({ write: true }) : null,
+      stdout: extras.stdout
+        ? await extras.stdout.toFsFile({ read: true })
+        : null,
+      stderr: extras.stderr
+        ? await extras.stderr.toFsFile({ read: true })
+        : null,
+      pty,
+      cleanup,
+    });
+    return handle;
+  } catch (e) {
+    for (const f of childFds) f.close();
+    if (pidfd) {
+      try {
+        pidfdSendSignal(pidfd.fd, "SIGKILL");
+      } catch { /* gone already */ }
+      // reap it so no zombie stays; the memory it may still use is freed after
+      const h = new SandboxHandle({
+        pid,
+        pidfd,
+        control,
+        stdin: null,
+        stdout: null,
+        stderr: null,
+        pty: null,
+        cleanup,
+      });
+      control = null;
+      await h.status.catch(() => {});
+    } else {
+      await cleanup.disposeAsync();
+    }
+    for (const f of parentOwned) f.close();
+    freeMemory();
+    throw e;
+  }
+}
+
+/** Throws the `SandboxSetupError` an error record {errno, step} on the control pipe stands for. */
+function checkRecord(
+  program: Program,
+  rec: Uint8Array,
+  extras: LaunchExtras,
+): void {
+  if (rec.length !== 16) return;
+  const v = new DataView(rec.buffer, rec.byteOffset, 16);
+  const a = Number(v.getBigInt64(0, true)), b = Number(v.getBigInt64(8, true));
+  if (a <= 0) return;
+  // -5: the init's own set-up (mapping the program, vforking the command)
+  const step = b === -5 ? "init" : program.label(b);
+  throw new SandboxSetupError({
+    step,
+    errno: a,
+    path: b === -5 ? undefined : program.path(b),
+    index: b,
+    hint: extras.hints?.(step, "") ?? stepHint(step, a),
+  });
+}
+
+function nsNames(flags: number): string {
+  const names = Object.entries(NAMESPACE_FLAGS).filter(([, f]) => flags & f)
+    .map(([n]) => n);
+  return names.length ? names.join(",") : "no new namespaces";
+}
+
+function cloneHint(ns: number, errno: number): string | undefined {
+  if (errno === 1 || errno === 13) {
+    if (ns & CloneFlag.CLONE_NEWUSER) {
+      return "user namespaces may be disabled: check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone";
+    }
+    if (ns) {
+      return "new namespaces need root, or a user namespace (namespaces: { user: true })";
+    }
+  }
+  if (errno === 28) {
+    return "the namespace limit is reached (user.max_*_namespaces)";
+  }
+  return undefined;
+}
+
+function stepHint(step: string, errno: number): string | undefined {
+  if (step.startsWith("execve(") && errno === 2) {
+    return "the command was not found inside the sandbox";
+  }
+  if (step.startsWith("execve(") && errno === 13) {
+    return "the command is not executable inside the sandbox (or its filesystem is noexec)";
+  }
+  if (step.startsWith("mount(") && errno === 1) {
+    return "mounting needs CAP_SYS_ADMIN in the sandbox's user namespace";
+  }
+  if (step.startsWith("pivot_root(") && errno === 22) {
+    return "the new root must be a mount point and not on a shared mount";
+  }
+  if (step === "ppoll(lifeline)") {
+    return "the parent process exited while the sandbox was starting";
+  }
+  return undefined;
+}

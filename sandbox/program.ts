@@ -1,0 +1,954 @@
+/**
+ * The syscall program a sandbox's first process runs before `execve`: typed steps that mirror
+ * the syscalls, laid out in memory outside the V8 heap for the machine-code routine of
+ * `sandbox/arch/*.S`. Pure data: building and decoding need no privileges.
+ *
+ * Memory layout (all little-endian 64-bit words):
+ * - header, 64 bytes: [0] control fd, [8] nr of write, [16] nr of exit_group, [24] sync read
+ *   fd, [32] sync write fd, [40] the program's own address, [48] size << 32 | the step the
+ *   init's child starts at, [56] init memfd. The fds are filled in by `launch()`; steps refer
+ *   to them through `program.fds`.
+ * - The memory is a memfd mapped shared at a fixed address in a low range, so the sandbox's
+ *   init (a fresh, nearly empty address space) can map it at the same address and run the
+ *   command's steps there.
+ * - steps from offset 64, 80 bytes each: nr, arg0..arg5, flags, result, aux; nr -1 ends.
+ * - a heap for strings, pointer arrays and structs after the steps.
+ * @module
+ */
+import {
+  ARCH,
+  type CArena,
+  type MemfdArena,
+  memfdArena,
+  NAMESPACE_FLAGS,
+  type NamespaceName,
+  Rlimit,
+  type RlimitName,
+  SYSCALL_TABLES,
+  syscallNumber,
+} from "denobox/libc";
+
+/** A CPU architecture with a routine. */
+export type Arch = "x86_64" | "aarch64";
+
+/** Something whose 64-bit value the routine loads at run time (a step result, a header fd). */
+export class Ref {
+  /** The address the value is read from. */
+  readonly address: bigint;
+  /** What it is, for decoding and labels. */
+  readonly name: string;
+  /** Makes a reference to the word at `address`. */
+  constructor(address: bigint, name: string) {
+    this.address = address;
+    this.name = name;
+  }
+}
+
+/** The result of a step: usable as an argument of a later step (an fd from `open`). */
+export class StepResult extends Ref {
+  /** The step's index. */
+  readonly index: number;
+  /** Makes the reference to step `index`'s result slot. */
+  constructor(index: number, address: bigint) {
+    super(address, `result of step ${index}`);
+    this.index = index;
+  }
+}
+
+/** A step argument: a number, a 64-bit value, or a value loaded at run time. */
+export type StepArg = number | bigint | Ref;
+
+/** Options of one step. */
+export interface StepOptions {
+  /** Names the step in errors: `pivot_root("/srv/box/rootfs")`. Default: the syscall name. */
+  label?: string;
+  /** A failure of this step is ignored. */
+  mayFail?: boolean;
+  /** The result must equal this value, else the step fails with ECANCELED. */
+  expect?: number | bigint;
+  /** Path the step acts on (for the error's `path`). */
+  path?: string;
+}
+
+/** A decoded step, for tests and debugging. */
+export interface DecodedStep {
+  index: number;
+  /** Syscall name, or `"end"`. */
+  syscall: string;
+  nr: number;
+  /** Raw argument words (addresses for loaded ones). */
+  args: bigint[];
+  /** Which arguments are loaded from their address at run time. */
+  loads: boolean[];
+  mayFail: boolean;
+  expect: bigint | null;
+  /** For a fork: the step the parent continues at. */
+  parentContinuesAt: number | null;
+  label: string;
+  path: string | undefined;
+}
+
+const FLAG_MAY_FAIL = 0x100;
+const FLAG_EXPECT = 0x200;
+const FLAG_PARENT_JUMP = 0x400;
+const STEP = 80;
+const HEADER = 64;
+const MASK64 = 0xffffffffffffffffn;
+const AT_FDCWD = -100;
+
+const Header = {
+  control: 0,
+  write: 8,
+  exitGroup: 16,
+  syncRead: 24,
+  syncWrite: 32,
+  pidRead: 40,
+  pidWrite: 48,
+  initMemfd: 56,
+} as const;
+
+// Programs live at fixed addresses from 64 GiB up, in 1 MiB slots: far below where Linux
+// places mmaps and stacks, far above the init's own image (0x400000) and brk.
+const SLOT_BASE = 0x10_0000_0000n;
+const SLOT = 1 << 20;
+const usedSlots = new Set<number>();
+
+function mapProgram(size: number): { m: MemfdArena; slots: number[] } {
+  const n = Math.ceil(size / SLOT);
+  for (let first = 0, tries = 0; tries < 256; first++) {
+    const slots = Array.from({ length: n }, (_, i) => first + i);
+    if (slots.some((k) => usedSlots.has(k))) continue;
+    tries++;
+    try {
+      const m = memfdArena(size, {
+        name: "denobox-program",
+        address: SLOT_BASE + BigInt(first) * BigInt(SLOT),
+      });
+      for (const k of slots) usedSlots.add(k);
+      return { m, slots };
+    } catch (e) {
+      // taken by someone else's mapping: never try that slot again
+      if ((e as { code?: string }).code !== "EEXIST") throw e;
+      usedSlots.add(first);
+    }
+  }
+  throw new RangeError("Cannot place a program: no free slot near 64 GiB");
+}
+
+/** Options of `new Program()`. */
+export interface ProgramOptions {
+  /** Target architecture (default: this machine's). */
+  arch?: Arch;
+  /** Maximum number of steps (default 512). */
+  maxSteps?: number;
+  /** Bytes for strings and structs (default 64 KiB). */
+  heapSize?: number;
+}
+
+const enc = new TextEncoder();
+
+const q = (s: string) => JSON.stringify(s);
+
+/**
+ * A syscall program under construction. Each typed method appends one step (or a few) and
+ * returns its result, which later steps can take as an argument.
+ *
+ * @example Build and decode a tiny program (no privileges needed)
+ * ```ts
+ * import { Program } from "denobox/sandbox";
+ * using p = new Program();
+ * p.sethostname("box");
+ * const fd = p.open("/etc/hostname", { flags: 0 });
+ * p.close(fd);
+ * p.execve("/bin/true", ["true"], {});
+ * console.log(p.decode().map((s) => s.label));
+ * // [ 'sethostname("box")', 'open("/etc/hostname")', "close", 'execve("/bin/true")' ]
+ * ```
+ */
+export class Program implements Disposable {
+  /** The architecture the program is for. */
+  readonly arch: Arch;
+  /** The memory holding it (read by the child). */
+  readonly memory: CArena;
+  /** The memfd behind `memory` (close-on-exec), which the sandbox's init maps. */
+  readonly memoryFd: number;
+  #mapping: MemfdArena;
+  #slots: number[];
+  #disposed = false;
+  /** Header fds that `launch()` fills in; usable as step arguments. */
+  readonly fds: {
+    readonly control: Ref;
+    readonly syncRead: Ref;
+    readonly syncWrite: Ref;
+    /** @deprecated The init no longer reads a pid pipe: this word holds the program's address. */
+    readonly pidRead: Ref;
+    /** @deprecated The init no longer reads a pid pipe: this word holds its entry (`setInitEntry`). */
+    readonly pidWrite: Ref;
+    readonly initMemfd: Ref;
+  };
+  #maxSteps: number;
+  #heapStart: number;
+  #heapUsed = 0;
+  #labels: string[] = [];
+  #paths: (string | undefined)[] = [];
+  #nr: Readonly<Record<string, number>>;
+
+  /** Maps the program's memory (outside the V8 heap). */
+  constructor(options: ProgramOptions = {}) {
+    this.arch = options.arch ?? ARCH;
+    this.#maxSteps = options.maxSteps ?? 512;
+    const heap = options.heapSize ?? 65536;
+    if (!Number.isInteger(this.#maxSteps) || this.#maxSteps < 1) {
+      throw new RangeError(`Invalid maxSteps: ${this.#maxSteps}`);
+    }
+    this.#heapStart = HEADER + (this.#maxSteps + 1) * STEP;
+    const { m, slots } = mapProgram(this.#heapStart + heap);
+    this.#mapping = m;
+    this.#slots = slots;
+    this.memory = m.arena;
+    this.memoryFd = m.fd.fd;
+    this.#nr = SYSCALL_TABLES[this.arch];
+    const v = this.memory.view;
+    v.setBigInt64(Header.write, BigInt(this.#number("write")), true);
+    v.setBigInt64(Header.exitGroup, BigInt(this.#number("exit_group")), true);
+    for (
+      const k of ["control", "syncRead", "syncWrite", "initMemfd"] as const
+    ) {
+      v.setBigInt64(Header[k], -1n, true);
+    }
+    v.setBigUint64(Header.pidRead, this.memory.address, true);
+    const ref = (k: keyof typeof Header) =>
+      new Ref(this.memory.address + BigInt(Header[k]), `header.${k}`);
+    this.fds = {
+      control: ref("control"),
+      syncRead: ref("syncRead"),
+      syncWrite: ref("syncWrite"),
+      pidRead: ref("pidRead"),
+      pidWrite: ref("pidWrite"),
+      initMemfd: ref("initMemfd"),
+    };
+    this.#end(0);
+  }
+
+  /** Number of steps so far. */
+  get length(): number {
+    return this.#labels.length;
+  }
+
+  #number(name: string): number {
+    return syscallNumber(name, this.arch);
+  }
+
+  #end(index: number): void {
+    this.memory.view.setBigInt64(HEADER + index * STEP, -1n, true);
+  }
+
+  /** Sets a header fd (done by `launch()`). */
+  setHeaderFd(
+    which:
+      | "control"
+      | "syncRead"
+      | "syncWrite"
+      | "pidRead"
+      | "pidWrite"
+      | "initMemfd",
+    fd: number,
+  ): void {
+    this.memory.view.setBigInt64(Header[which], BigInt(fd), true);
+  }
+
+  /** The step label of `index` (what an error names). */
+  label(index: number): string {
+    const l = this.#labels[index];
+    if (l === undefined) throw new RangeError(`No step ${index}`);
+    return l;
+  }
+
+  /** The path step `index` acts on, if any. */
+  path(index: number): string | undefined {
+    return this.#paths[index];
+  }
+
+  // ---- memory ----
+
+  /** Copies bytes into the program's heap; returns their address. */
+  bytes(data: Uint8Array): bigint {
+    return this.#heap(data.length, 8, data);
+  }
+
+  /** Copies a NUL-terminated string (NUL inside is a TypeError); returns its address. */
+  string(s: string, what = "string"): bigint {
+    if (s.includes("\0")) {
+      throw new TypeError(
+        `Cannot pass ${what} to the sandbox: it contains a NUL byte: ${q(s)}`,
+      );
+    }
+    const b = enc.encode(s);
+    const out = new Uint8Array(b.length + 1);
+    out.set(b);
+    return this.bytes(out);
+  }
+
+  /** Copies a NULL-terminated array of addresses; returns its address. */
+  pointers(addresses: readonly bigint[]): bigint {
+    const b = new Uint8Array((addresses.length + 1) * 8);
+    const v = new DataView(b.buffer);
+    addresses.forEach((a, i) => v.setBigUint64(i * 8, a, true));
+    return this.bytes(b);
+  }
+
+  /** Reserves `n` zeroed bytes; returns their address. */
+  alloc(n: number): bigint {
+    return this.#heap(n, 8);
+  }
+
+  #heap(n: number, align: number, data?: Uint8Array): bigint {
+    const off = Math.ceil(this.#heapUsed / align) * align;
+    const at = this.#heapStart + off;
+    if (at + n > this.memory.size) {
+      throw new RangeError(`Program heap full: need ${n} more bytes`);
+    }
+    if (data) this.memory.bytes.set(data, at);
+    this.#heapUsed = off + Math.max(n, 1);
+    return this.memory.address + BigInt(at);
+  }
+
+  // ---- the generic step ----
+
+  /**
+   * Appends a raw syscall step. Arguments that are `Ref`s are loaded when the step runs.
+   *
+   * @example
+   * ```ts
+   * import { Program } from "denobox/sandbox";
+   * using p = new Program();
+   * const pid = p.syscall("getpid", []);
+   * console.log(pid.index); // 0
+   * ```
+   */
+  syscall(
+    name: string,
+    args: readonly StepArg[],
+    options: StepOptions = {},
+  ): StepResult {
+    return this.#step(this.#number(name), name, args, options);
+  }
+
+  #step(
+    nr: number,
+    name: string,
+    args: readonly StepArg[],
+    o: StepOptions,
+    flags = 0,
+  ): StepResult {
+    if (args.length > 6) {
+      throw new RangeError(`Too many arguments for ${name}: ${args.length}`);
+    }
+    const index = this.#labels.length;
+    if (index >= this.#maxSteps) {
+      throw new RangeError(`Program full: more than ${this.#maxSteps} steps`);
+    }
+    const off = HEADER + index * STEP;
+    const v = this.memory.view;
+    v.setBigInt64(off, BigInt(nr), true);
+    for (let i = 0; i < 6; i++) {
+      const a = args[i] ?? 0;
+      let word: bigint;
+      if (a instanceof Ref) {
+        word = a.address;
+        flags |= 1 << i;
+      } else {
+        word = BigInt(a) & MASK64;
+      }
+      v.setBigUint64(off + 8 + i * 8, word, true);
+    }
+    if (o.mayFail) flags |= FLAG_MAY_FAIL;
+    if (o.expect !== undefined) {
+      flags |= FLAG_EXPECT;
+      v.setBigUint64(off + 72, BigInt(o.expect) & MASK64, true);
+    }
+    v.setBigUint64(off + 56, BigInt(flags), true);
+    this.#labels.push(o.label ?? name);
+    this.#paths.push(o.path);
+    this.#end(index + 1);
+    return new StepResult(index, this.memory.address + BigInt(off + 64));
+  }
+
+  // ---- typed steps ----
+
+  /** unshare(2) of namespaces (names or raw CLONE_NEW* bits). */
+  unshare(
+    namespaces: readonly NamespaceName[] | number,
+    o: StepOptions = {},
+  ): StepResult {
+    const flags = typeof namespaces === "number"
+      ? namespaces
+      : nsFlags(namespaces);
+    const label = typeof namespaces === "number"
+      ? `unshare(0x${flags.toString(16)})`
+      : `unshare(${namespaces.join(",")})`;
+    return this.syscall("unshare", [flags], { label, ...o });
+  }
+
+  /** setns(2): joins the namespace(s) of `fd` (a namespace fd or a pidfd). */
+  setns(
+    fd: StepArg,
+    nstype: readonly NamespaceName[] | number = 0,
+    o: StepOptions = {},
+  ): StepResult {
+    const flags = typeof nstype === "number" ? nstype : nsFlags(nstype);
+    return this.syscall("setns", [fd, flags], {
+      label: `setns(${describe(fd)})`,
+      ...o,
+    });
+  }
+
+  /** mount(2). `source` null for remounts and propagation changes. */
+  mount(
+    source: string | null,
+    target: string,
+    options: { type?: string; flags?: number; data?: string } & StepOptions =
+      {},
+  ): StepResult {
+    const { type, flags = 0, data, ...o } = options;
+    const args = [
+      source === null ? 0 : this.string(source, "mount source"),
+      this.string(target, "mount target"),
+      type === undefined ? 0 : this.string(type, "filesystem type"),
+      flags,
+      data === undefined ? 0 : this.string(data, "mount data"),
+    ];
+    const label = source === null || type !== undefined
+      ? `mount(${type ? q(type) + ", " : ""}${q(target)})`
+      : `mount(${q(source)}, ${q(target)})`;
+    return this.syscall("mount", args, { label, path: target, ...o });
+  }
+
+  /** umount2(2); `detach` is MNT_DETACH. */
+  umount(
+    target: string,
+    options: { detach?: boolean } & StepOptions = {},
+  ): StepResult {
+    const { detach, ...o } = options;
+    return this.syscall("umount2", [this.string(target), detach ? 2 : 0], {
+      label: `umount2(${q(target)})`,
+      path: target,
+      ...o,
+    });
+  }
+
+  /** pivot_root(2). */
+  pivotRoot(newRoot: string, putOld: string, o: StepOptions = {}): StepResult {
+    return this.syscall("pivot_root", [
+      this.string(newRoot),
+      this.string(putOld),
+    ], {
+      label: `pivot_root(${q(newRoot)})`,
+      path: newRoot,
+      ...o,
+    });
+  }
+
+  /** chroot(2). */
+  chroot(path: string, o: StepOptions = {}): StepResult {
+    return this.syscall("chroot", [this.string(path)], {
+      label: `chroot(${q(path)})`,
+      path,
+      ...o,
+    });
+  }
+
+  /** chdir(2). */
+  chdir(path: string, o: StepOptions = {}): StepResult {
+    return this.syscall("chdir", [this.string(path)], {
+      label: `chdir(${q(path)})`,
+      path,
+      ...o,
+    });
+  }
+
+  /** sethostname(2). */
+  sethostname(name: string, o: StepOptions = {}): StepResult {
+    const b = enc.encode(name);
+    return this.syscall("sethostname", [this.bytes(b), b.length], {
+      label: `sethostname(${q(name)})`,
+      ...o,
+    });
+  }
+
+  /** setdomainname(2). */
+  setdomainname(name: string, o: StepOptions = {}): StepResult {
+    const b = enc.encode(name);
+    return this.syscall("setdomainname", [this.bytes(b), b.length], {
+      label: `setdomainname(${q(name)})`,
+      ...o,
+    });
+  }
+
+  /** openat(AT_FDCWD, path, flags, mode); the result is the fd. O_CLOEXEC is added. */
+  open(
+    path: string,
+    options: { flags?: number; mode?: number } & StepOptions = {},
+  ): StepResult {
+    const { flags = 0, mode = 0o644, ...o } = options;
+    return this.syscall("openat", [
+      AT_FDCWD,
+      this.string(path, "path"),
+      flags | 0o2000000,
+      mode,
+    ], {
+      label: `open(${q(path)})`,
+      path,
+      ...o,
+    });
+  }
+
+  /** close(2). */
+  close(fd: StepArg, o: StepOptions = {}): StepResult {
+    return this.syscall("close", [fd], { label: "close", ...o });
+  }
+
+  /** write(2) of `data` to `fd`; the whole buffer must be written. */
+  write(
+    fd: StepArg,
+    data: Uint8Array | string,
+    o: StepOptions = {},
+  ): StepResult {
+    const b = typeof data === "string" ? enc.encode(data) : data;
+    return this.syscall("write", [fd, this.bytes(b), b.length], {
+      label: "write",
+      expect: b.length,
+      ...o,
+    });
+  }
+
+  /** read(2) of `length` bytes from `fd` (a sync pipe): blocks until the parent writes. */
+  read(fd: StepArg, length = 1, o: StepOptions = {}): StepResult {
+    return this.syscall("read", [fd, this.alloc(length), length], {
+      label: "read(sync fd)",
+      expect: length,
+      ...o,
+    });
+  }
+
+  /**
+   * The handshake with `launch()`'s `setup` hooks: tells the parent the child got here
+   * ({0, -3} on the control pipe), then waits on the sync fd until the hooks have run.
+   */
+  syncPoint(): void {
+    const rec = new Uint8Array(16);
+    new DataView(rec.buffer).setBigInt64(8, -3n, true);
+    this.write(this.fds.control, rec, { label: "write(control: ready)" });
+    this.read(this.fds.syncRead, 1);
+  }
+
+  /** Writes a whole file: open(O_WRONLY [|O_CREAT|O_TRUNC]), write, close. */
+  writeFile(
+    path: string,
+    content: Uint8Array | string,
+    options: { create?: boolean; mode?: number } & StepOptions = {},
+  ): StepResult {
+    const { create, mode, ...o } = options;
+    const flags = 1 | (create ? 0o100 | 0o1000 : 0);
+    const fd = this.open(path, {
+      flags,
+      mode: mode ?? 0o644,
+      label: `open(${q(path)})`,
+      ...o,
+    });
+    const w = this.write(fd, content, {
+      label: `write(${q(path)})`,
+      path,
+      ...o,
+    });
+    this.close(fd, { mayFail: true });
+    return w;
+  }
+
+  /** mkdirat(AT_FDCWD, path, mode). */
+  mkdir(path: string, mode = 0o755, o: StepOptions = {}): StepResult {
+    return this.syscall("mkdirat", [AT_FDCWD, this.string(path), mode], {
+      label: `mkdir(${q(path)})`,
+      path,
+      ...o,
+    });
+  }
+
+  /** symlinkat(target, AT_FDCWD, path). */
+  symlink(target: string, path: string, o: StepOptions = {}): StepResult {
+    return this.syscall("symlinkat", [
+      this.string(target),
+      AT_FDCWD,
+      this.string(path),
+    ], {
+      label: `symlink(${q(path)})`,
+      path,
+      ...o,
+    });
+  }
+
+  /** mknodat(AT_FDCWD, path, mode, dev). */
+  mknod(
+    path: string,
+    mode: number,
+    dev: bigint | number,
+    o: StepOptions = {},
+  ): StepResult {
+    return this.syscall("mknodat", [AT_FDCWD, this.string(path), mode, dev], {
+      label: `mknod(${q(path)})`,
+      path,
+      ...o,
+    });
+  }
+
+  /** prlimit64(0, resource, {soft, hard}, NULL). `Infinity` is RLIM_INFINITY. */
+  setrlimit(
+    resource: RlimitName,
+    limit: { soft: number; hard: number },
+    o: StepOptions = {},
+  ): StepResult {
+    const n =
+      (Rlimit as Record<string, number>)[`RLIMIT_${resource.toUpperCase()}`];
+    if (n === undefined) throw new RangeError(`Unknown rlimit: ${resource}`);
+    for (const x of [limit.soft, limit.hard]) {
+      if (x !== Infinity && (!Number.isSafeInteger(x) || x < 0)) {
+        throw new RangeError(`Invalid ${resource} limit: ${x}`);
+      }
+    }
+    if (limit.soft > limit.hard) {
+      throw new RangeError(
+        `Invalid ${resource} limit: soft ${limit.soft} is above hard ${limit.hard}`,
+      );
+    }
+    const b = new Uint8Array(16);
+    const v = new DataView(b.buffer);
+    v.setBigUint64(
+      0,
+      limit.soft === Infinity ? MASK64 : BigInt(limit.soft),
+      true,
+    );
+    v.setBigUint64(
+      8,
+      limit.hard === Infinity ? MASK64 : BigInt(limit.hard),
+      true,
+    );
+    return this.syscall("prlimit64", [0, n, this.bytes(b), 0], {
+      label: `setrlimit(RLIMIT_${resource.toUpperCase()})`,
+      ...o,
+    });
+  }
+
+  /** setresuid(2). */
+  setresuid(
+    ruid: number,
+    euid = ruid,
+    suid = euid,
+    o: StepOptions = {},
+  ): StepResult {
+    return this.syscall("setresuid", [ruid, euid, suid], {
+      label: `setresuid(${ruid})`,
+      ...o,
+    });
+  }
+
+  /** setresgid(2). */
+  setresgid(
+    rgid: number,
+    egid = rgid,
+    sgid = egid,
+    o: StepOptions = {},
+  ): StepResult {
+    return this.syscall("setresgid", [rgid, egid, sgid], {
+      label: `setresgid(${rgid})`,
+      ...o,
+    });
+  }
+
+  /** setgroups(2). */
+  setgroups(groups: readonly number[], o: StepOptions = {}): StepResult {
+    const b = new Uint8Array(new Uint32Array(groups).buffer);
+    return this.syscall("setgroups", [
+      groups.length,
+      groups.length ? this.bytes(b) : 0,
+    ], {
+      label: `setgroups(${groups.join(",")})`,
+      ...o,
+    });
+  }
+
+  /** prctl(2). */
+  prctl(
+    option: number,
+    a2: StepArg = 0,
+    a3: StepArg = 0,
+    a4: StepArg = 0,
+    a5: StepArg = 0,
+    o: StepOptions = {},
+  ): StepResult {
+    return this.syscall("prctl", [option, a2, a3, a4, a5], {
+      label: `prctl(${option})`,
+      ...o,
+    });
+  }
+
+  /** dup3(2). */
+  dup3(
+    oldFd: StepArg,
+    newFd: number,
+    flags = 0,
+    o: StepOptions = {},
+  ): StepResult {
+    return this.syscall("dup3", [oldFd, newFd, flags], {
+      label: `dup3(${describe(oldFd)}, ${newFd})`,
+      ...o,
+    });
+  }
+
+  /** close_range(2); CLOSE_RANGE_CLOEXEC (4) marks instead of closing. */
+  closeRange(
+    first: number,
+    last = 0xffffffff,
+    flags = 0,
+    o: StepOptions = {},
+  ): StepResult {
+    return this.syscall("close_range", [first, last, flags], {
+      label: `close_range(${first})`,
+      ...o,
+    });
+  }
+
+  /** setsid(2). */
+  setsid(o: StepOptions = {}): StepResult {
+    return this.syscall("setsid", [], { label: "setsid", ...o });
+  }
+
+  /** ioctl(2). */
+  ioctl(
+    fd: StepArg,
+    request: number,
+    arg: StepArg = 0,
+    o: StepOptions = {},
+  ): StepResult {
+    return this.syscall("ioctl", [fd, request, arg], {
+      label: `ioctl(0x${request.toString(16)})`,
+      ...o,
+    });
+  }
+
+  /** Brings the loopback interface up: socket, ioctl(SIOCSIFFLAGS, IFF_UP|IFF_LOOPBACK|IFF_RUNNING), close. */
+  loopbackUp(o: StepOptions = {}): StepResult {
+    const sock = this.syscall("socket", [2, 2 | 0o2000000, 0], {
+      label: "socket(AF_INET)",
+      ...o,
+    });
+    const ifr = new Uint8Array(40);
+    ifr.set(enc.encode("lo"));
+    new DataView(ifr.buffer).setUint16(16, 0x1 | 0x8 | 0x40, true);
+    const r = this.ioctl(sock, 0x8914, this.bytes(ifr), {
+      label: 'ioctl(SIOCSIFFLAGS, "lo")',
+      ...o,
+    });
+    this.close(sock, { mayFail: true });
+    return r;
+  }
+
+  /** Resets every signal's disposition to SIG_DFL (rt_sigaction for 1..64; KILL/STOP skipped). */
+  resetSignals(): void {
+    const dfl = this.alloc(32);
+    for (let sig = 1; sig <= 64; sig++) {
+      if (sig === 9 || sig === 19) continue;
+      this.syscall("rt_sigaction", [sig, dfl, 0, 8], {
+        label: `rt_sigaction(${sig})`,
+        mayFail: true,
+      });
+    }
+  }
+
+  /** rt_sigprocmask(SIG_SETMASK, mask): 0n unblocks everything. */
+  setSignalMask(mask: bigint, o: StepOptions = {}): StepResult {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, mask, true);
+    return this.syscall("rt_sigprocmask", [2, this.bytes(b), 0, 8], {
+      label: "rt_sigprocmask",
+      ...o,
+    });
+  }
+
+  /**
+   * vfork (clone CLONE_VM|CLONE_VFORK|SIGCHLD): the child goes on with the next step, the
+   * parent resumes once the child has exec'd or exited, at the step set by `parentContinues`.
+   */
+  vfork(o: StepOptions = {}): StepResult {
+    return this.#step(this.#number("clone"), "clone", [
+      0x100 | 0x4000 | 17,
+      0,
+      0,
+      0,
+      0,
+    ], {
+      label: "clone(CLONE_VFORK)",
+      ...o,
+    }, FLAG_PARENT_JUMP);
+  }
+
+  /** Makes the parent side of `fork` continue at the next step appended. */
+  parentContinues(fork: StepResult): void {
+    const off = HEADER + fork.index * STEP;
+    this.memory.view.setBigUint64(off + 72, BigInt(this.length), true);
+  }
+
+  /** seccomp(SECCOMP_SET_MODE_FILTER) of a classic BPF program (8-byte sock_filter entries). */
+  seccomp(filter: Uint8Array, o: StepOptions = {}): StepResult {
+    if (
+      filter.length === 0 || filter.length % 8 !== 0 || filter.length / 8 > 4096
+    ) {
+      throw new RangeError(
+        `Invalid seccomp filter: ${filter.length} bytes (want 8..32768, a multiple of 8)`,
+      );
+    }
+    const prog = new Uint8Array(16);
+    const v = new DataView(prog.buffer);
+    v.setUint16(0, filter.length / 8, true);
+    v.setBigUint64(8, this.bytes(filter), true);
+    return this.syscall("seccomp", [1, 0, this.bytes(prog)], {
+      label: "seccomp(SECCOMP_SET_MODE_FILTER)",
+      ...o,
+    });
+  }
+
+  /** capset(2) with _LINUX_CAPABILITY_VERSION_3 (64-bit masks). */
+  capset(
+    caps: { effective: bigint; permitted: bigint; inheritable: bigint },
+    o: StepOptions = {},
+  ): StepResult {
+    const hdr = new Uint8Array(8);
+    new DataView(hdr.buffer).setUint32(0, 0x20080522, true);
+    const data = new Uint8Array(24);
+    const v = new DataView(data.buffer);
+    const lo = (x: bigint) => Number(x & 0xffffffffn),
+      hi = (x: bigint) => Number((x >> 32n) & 0xffffffffn);
+    v.setUint32(0, lo(caps.effective), true);
+    v.setUint32(4, lo(caps.permitted), true);
+    v.setUint32(8, lo(caps.inheritable), true);
+    v.setUint32(12, hi(caps.effective), true);
+    v.setUint32(16, hi(caps.permitted), true);
+    v.setUint32(20, hi(caps.inheritable), true);
+    return this.syscall("capset", [this.bytes(hdr), this.bytes(data)], {
+      label: "capset",
+      ...o,
+    });
+  }
+
+  /** execve(2). */
+  execve(
+    path: string,
+    argv: readonly string[],
+    env: Readonly<Record<string, string>> | readonly string[],
+    o: StepOptions = {},
+  ): StepResult {
+    const av = this.pointers(argv.map((a) => this.string(a, "argument")));
+    const list = Array.isArray(env)
+      ? env as readonly string[]
+      : Object.entries(env).map(([k, val]) => {
+        if (k.includes("=") || k === "") {
+          throw new TypeError(`Invalid environment variable name: ${q(k)}`);
+        }
+        return `${k}=${val}`;
+      });
+    const ev = this.pointers(
+      list.map((e) => this.string(e, "environment entry")),
+    );
+    return this.syscall("execve", [this.string(path, "command"), av, ev], {
+      label: `execve(${q(path)})`,
+      path,
+      ...o,
+    });
+  }
+
+  /** execveat(fd, "", argv, envp, AT_EMPTY_PATH): runs the file an fd refers to. */
+  execveat(
+    fd: StepArg,
+    argv: readonly string[],
+    env: readonly string[] = [],
+    o: StepOptions = {},
+  ): StepResult {
+    const av = this.pointers(argv.map((a) => this.string(a)));
+    const ev = this.pointers(env.map((e) => this.string(e)));
+    return this.syscall("execveat", [fd, this.string(""), av, ev, 0x1000], {
+      label: `execveat(${describe(fd)})`,
+      ...o,
+    });
+  }
+
+  /** The steps as data, for tests and debugging. */
+  decode(): DecodedStep[] {
+    const byNr = new Map(Object.entries(this.#nr).map(([k, n]) => [n, k]));
+    const v = this.memory.view;
+    const out: DecodedStep[] = [];
+    for (let i = 0; i < this.#labels.length; i++) {
+      const off = HEADER + i * STEP;
+      const nr = Number(v.getBigInt64(off, true));
+      const flags = Number(v.getBigUint64(off + 56, true));
+      const aux = v.getBigUint64(off + 72, true);
+      const args = Array.from(
+        { length: 6 },
+        (_, j) => v.getBigUint64(off + 8 + j * 8, true),
+      );
+      out.push({
+        index: i,
+        syscall: byNr.get(nr) ?? `syscall ${nr}`,
+        nr,
+        args,
+        loads: args.map((_, j) => (flags & (1 << j)) !== 0),
+        mayFail: (flags & FLAG_MAY_FAIL) !== 0,
+        expect: flags & FLAG_EXPECT ? aux : null,
+        parentContinuesAt: flags & FLAG_PARENT_JUMP ? Number(aux) : null,
+        label: this.#labels[i]!,
+        path: this.#paths[i],
+      });
+    }
+    return out;
+  }
+
+  /** Reads a C string the program holds at `address` (for tests). */
+  readString(address: bigint): string {
+    const off = this.memory.offsetOf(address);
+    const end = this.memory.bytes.indexOf(0, off);
+    return new TextDecoder().decode(this.memory.bytes.subarray(off, end));
+  }
+
+  /**
+   * Marks where the init's child starts (default: the next step appended): the steps from
+   * there run in the sandbox's init, after its exec, in its own small address space.
+   */
+  setInitEntry(index: number = this.length): void {
+    this.memory.view.setBigUint64(
+      Header.pidWrite,
+      (BigInt(this.memory.size) << 32n) | BigInt(index),
+      true,
+    );
+  }
+
+  /** Unmaps the program and frees its address. */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#mapping[Symbol.dispose]();
+    for (const k of this.#slots) usedSlots.delete(k);
+    this.#slots = [];
+  }
+}
+
+function nsFlags(names: readonly NamespaceName[]): number {
+  let f = 0;
+  for (const n of names) {
+    const bit = NAMESPACE_FLAGS[n];
+    if (bit === undefined) throw new TypeError(`Unknown namespace: ${n}`);
+    f |= bit;
+  }
+  return f;
+}
+
+function describe(a: StepArg): string {
+  return a instanceof Ref ? a.name : String(a);
+}

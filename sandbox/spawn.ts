@@ -1,0 +1,1156 @@
+import {
+  CloneFlag,
+  dup,
+  fdAtLeast,
+  ids,
+  MountFlag,
+  mountFlagsOf,
+  NAMESPACE_FLAGS,
+  type NamespaceName,
+  open,
+  OpenFlag,
+  openPty,
+  type OwnedFd,
+  pipe,
+  Prctl,
+  type RlimitName,
+  type SignalName,
+  signalNumber,
+} from "denobox/libc";
+import { Program, type StepArg, type StepResult } from "./program.ts";
+import { appendInitTail } from "./_init.ts";
+import { launch, type SetupHook } from "./launch.ts";
+import { SandboxSetupError } from "./errors.ts";
+import type { Sandbox } from "./sandbox.ts";
+import { hostView } from "./_host_view.ts";
+import { type CapabilityMasks, lastCapability } from "./capabilities.ts";
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./hardening.ts";
+import {
+  type CapabilitySetting,
+  resolveHardening,
+  type SeccompSetting,
+} from "./_defaults.ts";
+
+/** Where a stdio stream of the sandbox goes. */
+export type Stdio = "inherit" | "null" | "pipe" | number;
+
+/** A namespace setting: new (true), shared with the caller (false), or joined. */
+export type NamespaceSetting = boolean | { path: string } | { pidfd: number };
+
+/** One uid_map/gid_map line. */
+export interface IdMap {
+  /** First id inside. */
+  inside: number;
+  /** First id outside. */
+  outside: number;
+  /** How many ids. */
+  count: number;
+}
+
+/** A mount inside the sandbox (`target` is a path inside it). */
+export type MountSpec =
+  | {
+    type: "bind";
+    source: string;
+    target: string;
+    readOnly?: boolean;
+    /** Bind submounts too (default true). */
+    recursive?: boolean;
+  }
+  | {
+    type: "tmpfs";
+    target: string;
+    size?: number | string;
+    mode?: number;
+    readOnly?: boolean;
+  }
+  | { type: "proc"; target: string }
+  | { type: "sysfs"; target: string }
+  | { type: "mqueue"; target: string }
+  | { type: "devpts"; target: string };
+
+/** Options of `spawn()`. */
+export interface SpawnOptions {
+  /** The command: argv[0] absolute, or looked up in the PATH of `env` (or a default PATH). */
+  argv: readonly string[];
+  /** The environment: cleared by default, the command gets exactly this. */
+  env?: Readonly<Record<string, string>>;
+  /** Working directory inside the sandbox (default "/"). */
+  cwd?: string;
+  /** A host directory to use as the root; absent: a read-only view of the host's system dirs. */
+  rootfs?: string;
+  /** Mount the rootfs read-only. */
+  readOnly?: boolean;
+  /** Hostname inside (default "sandbox" with a new UTS namespace). */
+  hostname?: string;
+  /** NIS domain name inside. */
+  domainname?: string;
+  /**
+   * Namespaces. Defaults: user when not root, mnt, pid, uts, ipc, net (loopback up), cgroup,
+   * and time where the kernel has it.
+   */
+  namespaces?: Partial<Record<NamespaceName, NamespaceSetting>>;
+  /** Extra mounts, in order, after the root and /proc, /dev are in place. */
+  mounts?: readonly MountSpec[];
+  /**
+   * Hidden inside: /dev/null bound over files, an empty read-only tmpfs over directories;
+   * paths that do not exist are skipped. Default `DEFAULT_MASKED_PATHS`; `[]` masks nothing.
+   */
+  maskedPaths?: readonly string[];
+  /**
+   * Remounted read-only inside; paths that do not exist are skipped. Default
+   * `DEFAULT_READONLY_PATHS` (/proc/sys, /proc/sysrq-trigger...); `[]` for none.
+   */
+  readonlyPaths?: readonly string[];
+  /** Ids to run the command as, inside. */
+  user?: { uid?: number; gid?: number; groups?: readonly number[] };
+  /** uid_map lines (user namespace). Default: 0 -> caller when rootless, 0..65535 identity as root. */
+  uidMap?: readonly IdMap[];
+  /** gid_map lines (user namespace). */
+  gidMap?: readonly IdMap[];
+  /** Resource limits (`Infinity` = unlimited). */
+  rlimits?: Partial<
+    Record<RlimitName, number | { soft: number; hard: number }>
+  >;
+  /** PR_SET_NO_NEW_PRIVS (default true). */
+  noNewPrivs?: boolean;
+  /** Signal the sandbox gets when this process dies (default SIGKILL). */
+  parentDeathSignal?: SignalName | false;
+  /** A new session (setsid), detached from our terminal (default true). */
+  newSession?: boolean;
+  stdin?: Stdio;
+  stdout?: Stdio;
+  stderr?: Stdio;
+  /** Our fds to pass as the child's 3, 4, ... (every other fd is closed at exec). */
+  extraFds?: readonly number[];
+  /** Interactive: the command's 0-2 are a pty slave; `sandbox.pty` is the master. */
+  pty?: boolean | { rows: number; cols: number };
+  /** Cgroup directories the child joins (writes "0" to cgroup.procs) before anything runs. */
+  cgroup?: string | { readonly paths: readonly string[] };
+  /** Runs in the parent while the child waits (e.g. network set-up); its result is disposed after the reap. */
+  setup?: SetupHook;
+  /**
+   * The seccomp filter installed right before execve: a classic BPF program (sock_filter[],
+   * 8 bytes each), or `"default"` (the default: denobox's profile, resolved against the
+   * capabilities the command keeps); `false` or `"unconfined"`: no filter.
+   */
+  seccomp?: SeccompSetting;
+  /**
+   * Capability masks of the command (bounding set dropped, capset, ambient cleared), also
+   * inside a user namespace. Default: `DEFAULT_CAPABILITIES`; `"all"` keeps every capability.
+   */
+  capabilities?: CapabilitySetting;
+  /**
+   * A reaping init as PID 1 that forwards signals and reports the command's status (default
+   * true with a new pid namespace). false: the command itself is PID 1 and must reap orphans.
+   */
+  init?: boolean;
+}
+
+/** What `exec()` reuses from the `spawn()` that made a sandbox. */
+export const SPAWNED: WeakMap<
+  Sandbox,
+  {
+    user?: SpawnOptions["user"];
+    capabilities: CapabilitySetting;
+    seccomp: Uint8Array | false;
+    noNewPrivs: boolean;
+    cgroups: readonly string[];
+  }
+> = new WeakMap();
+
+const DEFAULT_PATH =
+  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const ALL_NS: readonly NamespaceName[] = [
+  "user",
+  "mnt",
+  "pid",
+  "uts",
+  "ipc",
+  "net",
+  "cgroup",
+  "time",
+];
+const CLONE_NS: readonly NamespaceName[] = [
+  "user",
+  "mnt",
+  "pid",
+  "uts",
+  "ipc",
+  "net",
+];
+let hasTimeNs: boolean | null = null;
+let lifeline: { read: OwnedFd; write: OwnedFd } | null = null;
+let devNull: OwnedFd | null = null;
+
+/**
+ * Whether a new time namespace is on by default: the kernel must have time namespaces, and be
+ * 6.3 or newer. Before 6.3 the kernel refuses (EINVAL) a CLONE_VM child of a process whose
+ * time namespace for children differs from its own, which is exactly the vfork that starts
+ * the command (seen on Debian 12's 6.1).
+ */
+function timeNsAvailable(): boolean {
+  if (hasTimeNs === null) {
+    const [major = 0, minor = 0] = Deno.osRelease().split(/[.-]/).map(Number);
+    try {
+      Deno.readLinkSync("/proc/self/ns/time");
+      hasTimeNs = major > 6 || (major === 6 && minor >= 3);
+    } catch {
+      hasTimeNs = false;
+    }
+  }
+  return hasTimeNs;
+}
+
+/** A pipe whose write end only this process holds: a child sees POLLHUP once we are gone. */
+export function lifelinePipe(): { read: OwnedFd; write: OwnedFd } {
+  if (!lifeline) {
+    const p = pipe();
+    lifeline = { read: fdAtLeast(p.read, 5), write: fdAtLeast(p.write, 5) };
+  }
+  return lifeline;
+}
+
+function nullFd(): OwnedFd {
+  if (!devNull) {
+    devNull = fdAtLeast(open("/dev/null", { flags: OpenFlag.O_RDWR }), 5);
+  }
+  return devNull;
+}
+
+const q = JSON.stringify;
+
+function checkPath(p: string, what: string): void {
+  if (typeof p !== "string" || !p.startsWith("/")) {
+    throw new TypeError(`Invalid ${what}: must be an absolute path: ${q(p)}`);
+  }
+}
+
+function checkId(v: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xfffffffe) {
+    throw new RangeError(`Invalid ${what}: ${v}`);
+  }
+}
+
+function join(root: string, inside: string): string {
+  return (root === "/" ? "" : root) + (inside === "/" ? "" : inside);
+}
+
+/**
+ * Starts a command in a new sandbox: clone() into a precomputed syscall program (no JS in the
+ * child) that sets up namespaces, the root filesystem, ids, limits and stdio, then execs the
+ * command. Resolves once the command runs; a failing step rejects with a `SandboxSetupError`
+ * naming it (`pivot_root("/srv/box"): EINVAL`, or `execve("/bin/nope"): ENOENT`).
+ *
+ * @example Run a command on the built-in host view, read its output
+ * ```ts ignore
+ * import { spawn } from "denobox/sandbox";
+ * await using box = await spawn({ argv: ["/bin/sh", "-c", "echo $$; hostname"], stdout: "pipe" });
+ * const { status, stdout } = await box.output();
+ * console.log(status.code, new TextDecoder().decode(stdout)); // 0 "2\nsandbox\n"
+ * ```
+ */
+export async function spawn(options: SpawnOptions): Promise<Sandbox> {
+  const o = options;
+  if (
+    !Array.isArray(o.argv) || o.argv.length === 0 ||
+    o.argv.some((a) => typeof a !== "string")
+  ) {
+    throw new TypeError("Invalid argv: must be a non-empty array of strings");
+  }
+  if (o.argv[0] === "") {
+    throw new TypeError("Invalid argv: the command is empty");
+  }
+  if (o.cwd !== undefined) checkPath(o.cwd, "cwd");
+  if (o.rootfs !== undefined) checkPath(o.rootfs, "rootfs");
+  for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) {
+    checkPath(p, "path");
+  }
+  const me = ids();
+  const root = me.euid === 0;
+  const hardening = resolveHardening(o);
+
+  // ---- namespaces ----
+  const ns = new Map<NamespaceName, NamespaceSetting>();
+  for (const n of ALL_NS) {
+    const def = n === "user" ? !root : n === "time" ? timeNsAvailable() : true;
+    const v = o.namespaces?.[n] ?? def;
+    if (
+      typeof v === "object" && v !== null && !("path" in v) && !("pidfd" in v)
+    ) {
+      throw new TypeError(`Invalid namespace setting for ${n}`);
+    }
+    ns.set(n, v);
+  }
+  for (const k of Object.keys(o.namespaces ?? {})) {
+    if (!ALL_NS.includes(k as NamespaceName)) {
+      throw new TypeError(`Unknown namespace: ${k}`);
+    }
+  }
+  const isNew = (n: NamespaceName) => ns.get(n) === true;
+  const joined = ALL_NS.filter((n) => typeof ns.get(n) === "object");
+  const mntNew = isNew("mnt");
+  if (!mntNew && (o.rootfs !== undefined || (o.mounts?.length ?? 0) > 0)) {
+    throw new TypeError(
+      "Cannot set up a root filesystem or mounts without a new mount namespace",
+    );
+  }
+  const userNew = isNew("user");
+  const viaClone = joined.length === 0;
+  const pidUnshared = !viaClone && isNew("pid");
+  const pidJoined = joined.includes("pid");
+  const useInit = pidUnshared || pidJoined || (o.init ?? isNew("pid"));
+
+  const cleanup = new AsyncDisposableStack();
+  const childFds: OwnedFd[] = [];
+  let program: Program | null = null;
+  const parentEnds: {
+    stdin?: OwnedFd | null;
+    stdout?: OwnedFd | null;
+    stderr?: OwnedFd | null;
+    pty?: OwnedFd | null;
+  } = {};
+  try {
+    const p = program = new Program();
+    const hooks: SetupHook[] = [];
+
+    // joined namespaces: user first when joined; new ones are unshared afterwards
+    const nsFds: { name: NamespaceName; fd: number }[] = [];
+    for (const n of joined) {
+      const v = ns.get(n) as { path: string } | { pidfd: number };
+      let fd: number;
+      if ("path" in v) {
+        const f = open(v.path);
+        childFds.push(f);
+        fd = f.fd;
+      } else {
+        fd = v.pidfd;
+      }
+      nsFds.push({ name: n, fd });
+    }
+    nsFds.sort((a, b) => (a.name === "user" ? -1 : b.name === "user" ? 1 : 0));
+
+    // ---- P1: before anything else ----
+    for (const dir of cgroupDirs(o.cgroup)) {
+      p.writeFile(`${dir}/cgroup.procs`, "0", {
+        label: `write(${q(dir + "/cgroup.procs")})`,
+      });
+    }
+    if (o.newSession ?? true) p.setsid();
+    const pdeath = o.parentDeathSignal ?? "SIGKILL";
+    if (pdeath !== false) {
+      p.prctl(Prctl.PR_SET_PDEATHSIG, signalNumber(pdeath), 0, 0, 0, {
+        label: "prctl(PR_SET_PDEATHSIG)",
+      });
+      const life = lifelinePipe();
+      p.close(life.write.fd, { mayFail: true });
+      const pfd = new Uint8Array(8);
+      const pv = new DataView(pfd.buffer);
+      pv.setInt32(0, life.read.fd, true);
+      pv.setInt16(4, 0x1, true); // POLLIN
+      p.syscall("ppoll", [p.bytes(pfd), 1, p.bytes(new Uint8Array(16)), 0, 8], {
+        label: "ppoll(lifeline)",
+        expect: 0,
+      });
+    }
+    if (!viaClone) {
+      const user = nsFds.find((x) => x.name === "user");
+      if (user) {
+        p.setns(user.fd, CloneFlag.CLONE_NEWUSER, { label: "setns(user)" });
+      }
+      for (const x of nsFds) {
+        if (x.name !== "user") {
+          p.setns(x.fd, NAMESPACE_FLAGS[x.name], { label: `setns(${x.name})` });
+        }
+      }
+    }
+
+    // ---- user namespace ids ----
+    let uidMap: readonly IdMap[] = [], gidMap: readonly IdMap[] = [];
+    let childWritesMaps = false;
+    if (userNew) {
+      uidMap = o.uidMap ??
+        [{ inside: 0, outside: root ? 0 : me.euid, count: root ? 65536 : 1 }];
+      gidMap = o.gidMap ??
+        [{ inside: 0, outside: root ? 0 : me.egid, count: root ? 65536 : 1 }];
+      for (const m of [...uidMap, ...gidMap]) {
+        checkId(m.inside, "id map"),
+          checkId(m.outside, "id map"),
+          checkId(m.count, "id map");
+      }
+      const single = (m: readonly IdMap[], id: number) =>
+        m.length === 1 && m[0]!.outside === id && m[0]!.count === 1;
+      childWritesMaps = !root && single(uidMap, me.euid) &&
+        single(gidMap, me.egid);
+      if (!childWritesMaps) hooks.push(parentMapWriter(uidMap, gidMap, root));
+    } else if (o.uidMap || o.gidMap) {
+      throw new TypeError("uidMap/gidMap need a new user namespace");
+    }
+    if (o.setup) hooks.push(o.setup);
+    if (!viaClone && userNew) p.unshare(CloneFlag.CLONE_NEWUSER);
+    // with our own devpts, the pty is opened in there, and we take its master
+    const ptyInside = o.pty !== undefined && o.pty !== false && mntNew;
+    if (hooks.length > 0 || ptyInside) {
+      p.close(p.fds.syncWrite, { mayFail: true });
+    }
+    if (hooks.length > 0) p.syncPoint();
+    if (childWritesMaps) {
+      p.writeFile("/proc/self/setgroups", "deny");
+      p.writeFile("/proc/self/uid_map", mapText(uidMap));
+      p.writeFile("/proc/self/gid_map", mapText(gidMap));
+    }
+    if (!viaClone) {
+      const rest = CLONE_NS.filter((n) => n !== "user" && isNew(n));
+      if (rest.length) p.unshare(rest);
+    }
+    const late = (["cgroup", "time"] as const).filter((n) => isNew(n));
+    if (late.length) p.unshare(late);
+
+    // ---- filesystem ----
+    if (mntNew) {
+      buildMounts(p, o, {
+        userNs: userNew || joined.includes("user"),
+        root,
+        pidNew: isNew("pid") && !pidUnshared,
+        childFds,
+      });
+    }
+
+    // ---- uts, net, limits ----
+    if (isNew("uts")) {
+      p.sethostname(o.hostname ?? "sandbox");
+      if (o.domainname !== undefined) p.setdomainname(o.domainname);
+    } else if (o.hostname !== undefined || o.domainname !== undefined) {
+      throw new TypeError("hostname/domainname need a new uts namespace");
+    }
+    if (isNew("net")) p.loopbackUp();
+    for (const [name, v] of Object.entries(o.rlimits ?? {})) {
+      if (v === undefined) continue;
+      const lim = typeof v === "number" ? { soft: v, hard: v } : v;
+      p.setrlimit(name as RlimitName, lim);
+    }
+
+    // ---- the command's own process ----
+    let ptyMaster: StepResult | undefined;
+    let ptySlave: StepArg | null = null;
+    if (ptyInside) {
+      const size = typeof o.pty === "object" ? o.pty : { rows: 24, cols: 80 };
+      ({ master: ptyMaster, slave: ptySlave } = ptyInSandbox(p, size));
+      p.syncPoint();
+    }
+    ptySlave = stdioSteps(p, o, {
+      parentEnds,
+      childFds,
+      ...(ptySlave === null ? {} : { ptySlave }),
+    });
+    let extraFds: StepArg[] = extraFdsOf(o);
+    if (useInit) {
+      // the init's child runs the rest, from the init's small address space
+      const copies = appendInitTail(p, [
+        ...extraFds,
+        ...(ptySlave === null ? [] : [ptySlave]),
+      ]);
+      extraFds = copies.slice(0, extraFds.length);
+      if (ptySlave !== null) ptySlave = copies[extraFds.length]!;
+      if (pdeath !== false) {
+        p.prctl(Prctl.PR_SET_PDEATHSIG, signalNumber(pdeath), 0, 0, 0, {
+          label: "prctl(PR_SET_PDEATHSIG)",
+        });
+      }
+    }
+    commandSteps(p, o, {
+      root,
+      hardening,
+      inUserNs: userNew || joined.includes("user"),
+      useInit,
+      parentEnds,
+      childFds,
+      ptySlave,
+      extraFds,
+    });
+
+    const clone = viaClone
+      ? CLONE_NS.filter(isNew).reduce((f, n) => f | NAMESPACE_FLAGS[n], 0)
+      : 0;
+    program = null;
+    const box = await launch(p, {
+      namespaces: clone,
+      setup: hooks,
+      init: useInit,
+    }, {
+      childFds,
+      stdin: parentEnds.stdin ?? null,
+      stdout: parentEnds.stdout ?? null,
+      stderr: parentEnds.stderr ?? null,
+      pty: parentEnds.pty ?? null,
+      ...(ptyMaster ? { ptyFrom: ptyMaster } : {}),
+      cleanup,
+    });
+    SPAWNED.set(box, {
+      ...(o.user ? { user: o.user } : {}),
+      capabilities: hardening.capabilities ?? "all",
+      seccomp: hardening.seccomp ?? false,
+      noNewPrivs: o.noNewPrivs ?? true,
+      cgroups: cgroupDirs(o.cgroup),
+    });
+    return box;
+  } catch (e) {
+    program?.[Symbol.dispose]();
+    if (program !== null) {
+      for (const f of childFds) f.close();
+      for (const f of Object.values(parentEnds)) f?.close();
+      await cleanup.disposeAsync();
+    }
+    throw e;
+  }
+}
+
+/**
+ * Opens a pty in the sandbox's own devpts (/dev/pts/ptmx, after pivot_root): unlocked, sized,
+ * and its slave through TIOCGPTPEER, so `tty` inside names it (/dev/pts/0). The master stays
+ * close-on-exec in the child; the parent takes it with pidfd_getfd at the next sync point.
+ */
+function ptyInSandbox(
+  p: Program,
+  size: { rows: number; cols: number },
+): { master: StepResult; slave: StepResult } {
+  for (const [k, v] of Object.entries(size)) {
+    if (!Number.isInteger(v) || v < 1 || v > 0xffff) {
+      throw new RangeError(`Invalid pty ${k}: ${v}`);
+    }
+  }
+  const master = p.open("/dev/pts/ptmx", {
+    flags: OpenFlag.O_RDWR | OpenFlag.O_NOCTTY,
+    label: 'open("/dev/pts/ptmx")',
+  });
+  p.ioctl(master, 0x40045431, p.alloc(4), { label: "ioctl(TIOCSPTLCK)" });
+  const ws = new Uint8Array(8);
+  const v = new DataView(ws.buffer);
+  v.setUint16(0, size.rows, true);
+  v.setUint16(2, size.cols, true);
+  p.ioctl(master, 0x5414, p.bytes(ws), { label: "ioctl(TIOCSWINSZ)" });
+  const slave = p.ioctl(
+    master,
+    0x5441,
+    OpenFlag.O_RDWR | OpenFlag.O_NOCTTY,
+    { label: "ioctl(TIOCGPTPEER)" },
+  );
+  return { master, slave };
+}
+
+/** The cgroup directories of a `cgroup` option. */
+export function cgroupDirs(cg: SpawnOptions["cgroup"]): readonly string[] {
+  if (cg === undefined) return [];
+  const dirs = typeof cg === "string" ? [cg] : cg.paths;
+  for (const d of dirs) checkPath(d, "cgroup directory");
+  return dirs;
+}
+
+function mapText(m: readonly IdMap[]): string {
+  return m.map((x) => `${x.inside} ${x.outside} ${x.count}\n`).join("");
+}
+
+/** Writes the child's uid/gid maps from the parent: directly as root, else newuidmap/newgidmap. */
+function parentMapWriter(
+  uidMap: readonly IdMap[],
+  gidMap: readonly IdMap[],
+  root: boolean,
+): SetupHook {
+  return async ({ pid }) => {
+    if (root) {
+      await Deno.writeTextFile(`/proc/${pid}/uid_map`, mapText(uidMap));
+      await Deno.writeTextFile(`/proc/${pid}/gid_map`, mapText(gidMap));
+      return;
+    }
+    for (
+      const [tool, m] of [["newuidmap", uidMap], ["newgidmap", gidMap]] as const
+    ) {
+      const args = [
+        String(pid),
+        ...m.flatMap((
+          x,
+        ) => [String(x.inside), String(x.outside), String(x.count)]),
+      ];
+      let out: Deno.CommandOutput;
+      try {
+        out = await new Deno.Command(tool, {
+          args,
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+      } catch (e) {
+        throw new SandboxSetupError({
+          step: `${tool}(${pid})`,
+          errno: 2,
+          hint:
+            `multi-range id maps need ${tool} (Debian package uidmap) and /etc/subuid, /etc/subgid entries: ${
+              (e as Error).message
+            }`,
+        });
+      }
+      if (!out.success) {
+        throw new SandboxSetupError({
+          step: `${tool}(${pid})`,
+          errno: 1,
+          hint: new TextDecoder().decode(out.stderr).trim() ||
+            "check /etc/subuid and /etc/subgid",
+        });
+      }
+    }
+  };
+}
+
+const STAGING = ["/tmp", "/mnt", "/media", "/run", "/srv", "/opt", "/boot"];
+
+function isHostDir(d: string): boolean {
+  try {
+    return Deno.statSync(d).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+interface MountContext {
+  userNs: boolean;
+  root: boolean;
+  pidNew: boolean;
+  childFds: OwnedFd[];
+}
+
+const {
+  MS_BIND,
+  MS_REC,
+  MS_RDONLY,
+  MS_NOSUID,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_REMOUNT,
+  MS_PRIVATE,
+} = MountFlag;
+
+/** A read-only bind of a host path: bind, then remount read-only keeping its locked flags. */
+function roBind(
+  p: Program,
+  source: string,
+  target: string,
+  hostPath: string,
+  recursive = true,
+): void {
+  p.mount(source, target, {
+    flags: MS_BIND | (recursive ? MS_REC : 0),
+    label: `mount(${q(hostPath)}, ${q(target)})`,
+  });
+  p.mount(null, target, {
+    flags: MS_REMOUNT | MS_BIND | MS_RDONLY | mountFlagsOf(hostPath),
+    label: `mount(${q(target)}, "remount,ro")`,
+  });
+}
+
+function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
+  p.mount(null, "/", {
+    flags: MS_REC | MS_PRIVATE,
+    label: 'mount("/", "rprivate")',
+  });
+  let R: string;
+  const devNodesByMknod = cx.root && !cx.userNs;
+  if (o.rootfs !== undefined) {
+    let isDir = false;
+    try {
+      isDir = Deno.statSync(o.rootfs).isDirectory;
+    } catch (e) {
+      throw new SandboxSetupError({
+        step: `rootfs(${q(o.rootfs)})`,
+        errno: (e as { code?: string }).code === "EACCES" ? 13 : 2,
+        path: o.rootfs,
+        hint: "the rootfs must be an existing directory",
+      });
+    }
+    if (!isDir) {
+      throw new SandboxSetupError({
+        step: `rootfs(${q(o.rootfs)})`,
+        errno: 20,
+        path: o.rootfs,
+        hint: "the rootfs must be a directory",
+      });
+    }
+    R = o.rootfs;
+    p.mount(R, R, {
+      flags: MS_BIND | MS_REC,
+      label: `mount(${q(R)}, rbind)`,
+      path: R,
+    });
+    p.mkdir(`${R}/proc`, 0o555, { mayFail: true });
+    p.mkdir(`${R}/dev`, 0o755, { mayFail: true });
+  } else {
+    // a fresh tmpfs over a host directory that hides none of the bind sources
+    const sources = (o.mounts ?? []).flatMap((m) =>
+      m.type === "bind" ? [m.source] : []
+    );
+    const under = (dir: string, path: string) =>
+      path === dir || path.startsWith(dir + "/");
+    R = STAGING.find((d) =>
+      !sources.some((src) =>
+        under(d, src) || under(src, d)
+      ) && isHostDir(d)
+    ) ?? "";
+    if (!R) {
+      throw new TypeError(
+        "Cannot stage the host view: every staging directory holds a bind source",
+      );
+    }
+    p.mount("tmpfs", R, {
+      type: "tmpfs",
+      flags: MS_NOSUID | MS_NODEV,
+      data: "mode=0755",
+      label: "mount(tmpfs, new root)",
+    });
+    hostView(p, R, { roBind });
+  }
+  // /proc
+  if (cx.pidNew) {
+    p.mount("proc", `${R}/proc`, {
+      type: "proc",
+      flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    });
+  } else {
+    p.mount("/proc", `${R}/proc`, { flags: MS_BIND | MS_REC });
+  }
+  // /dev
+  const dev = `${R}/dev`;
+  p.mount("tmpfs", dev, {
+    type: "tmpfs",
+    flags: MS_NOSUID | MS_NOEXEC,
+    data: "mode=0755,size=65536k",
+  });
+  const nodes: [string, number, number][] = [
+    ["null", 1, 3],
+    ["zero", 1, 5],
+    ["full", 1, 7],
+    ["random", 1, 8],
+    ["urandom", 1, 9],
+    ["tty", 5, 0],
+  ];
+  for (const [name, major, minor] of nodes) {
+    if (devNodesByMknod) {
+      p.mknod(`${dev}/${name}`, 0o20666, BigInt((major << 8) | minor));
+    } else {
+      p.open(`${dev}/${name}`, {
+        flags: OpenFlag.O_CREAT | OpenFlag.O_WRONLY,
+        mode: 0o666,
+        label: `create(${q(dev + "/" + name)})`,
+      });
+      p.mount(`/dev/${name}`, `${dev}/${name}`, { flags: MS_BIND });
+    }
+  }
+  p.mkdir(`${dev}/pts`);
+  p.mkdir(`${dev}/shm`, 0o1777);
+  p.mount("devpts", `${dev}/pts`, {
+    type: "devpts",
+    flags: MS_NOSUID | MS_NOEXEC,
+    data: cx.userNs
+      ? "newinstance,ptmxmode=0666,mode=0620"
+      : "newinstance,ptmxmode=0666,mode=0620,gid=5",
+  });
+  p.mount("tmpfs", `${dev}/shm`, {
+    type: "tmpfs",
+    flags: MS_NOSUID | MS_NODEV,
+    data: "mode=1777",
+  });
+  p.symlink("pts/ptmx", `${dev}/ptmx`);
+  p.symlink("/proc/self/fd", `${dev}/fd`);
+  p.symlink("/proc/self/fd/0", `${dev}/stdin`);
+  p.symlink("/proc/self/fd/1", `${dev}/stdout`);
+  p.symlink("/proc/self/fd/2", `${dev}/stderr`);
+
+  // user mounts
+  for (const m of o.mounts ?? []) {
+    checkPath(m.target, "mount target");
+    const t = join(R, m.target);
+    switch (m.type) {
+      case "bind": {
+        checkPath(m.source, "bind source");
+        let isDir: boolean;
+        try {
+          isDir = Deno.statSync(m.source).isDirectory;
+        } catch {
+          throw new SandboxSetupError({
+            step: `bind(${q(m.source)})`,
+            errno: 2,
+            path: m.source,
+            hint: "the bind source must exist",
+          });
+        }
+        if (isDir) p.mkdir(t, 0o755, { mayFail: true });
+        else {p.open(t, {
+            flags: OpenFlag.O_CREAT | OpenFlag.O_WRONLY,
+            mode: 0o644,
+            mayFail: true,
+            label: `create(${q(t)})`,
+          });}
+        const src = m.source;
+        if (m.readOnly) roBind(p, src, t, m.source, m.recursive ?? true);
+        else {p.mount(src, t, {
+            flags: MS_BIND | ((m.recursive ?? true) ? MS_REC : 0),
+            label: `mount(${q(m.source)}, ${q(t)})`,
+            path: m.source,
+          });}
+        break;
+      }
+      case "tmpfs": {
+        p.mkdir(t, 0o755, { mayFail: true });
+        const data = [`mode=${(m.mode ?? 0o755).toString(8)}`];
+        if (m.size !== undefined) data.push(`size=${m.size}`);
+        p.mount("tmpfs", t, {
+          type: "tmpfs",
+          flags: MS_NOSUID | MS_NODEV | (m.readOnly ? MS_RDONLY : 0),
+          data: data.join(","),
+        });
+        break;
+      }
+      case "proc":
+        p.mkdir(t, 0o555, { mayFail: true });
+        p.mount("proc", t, {
+          type: "proc",
+          flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        });
+        break;
+      case "sysfs":
+        p.mkdir(t, 0o555, { mayFail: true });
+        p.mount("sysfs", t, {
+          type: "sysfs",
+          flags: MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+        });
+        break;
+      case "mqueue":
+        p.mkdir(t, 0o755, { mayFail: true });
+        p.mount("mqueue", t, {
+          type: "mqueue",
+          flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        });
+        break;
+      case "devpts":
+        p.mkdir(t, 0o755, { mayFail: true });
+        p.mount("devpts", t, {
+          type: "devpts",
+          flags: MS_NOSUID | MS_NOEXEC,
+          data: "newinstance,ptmxmode=0666,mode=0620",
+        });
+        break;
+      default:
+        throw new TypeError(
+          `Unknown mount type: ${q((m as { type: string }).type)}`,
+        );
+    }
+  }
+
+  // read-only root: the default host view always, a rootfs on request
+  if (o.rootfs === undefined) {
+    p.mount(null, R, {
+      flags: MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+      label: 'mount("/", "remount,ro")',
+    });
+  } else if (o.readOnly) {
+    p.mount(null, R, {
+      flags: MS_REMOUNT | MS_BIND | MS_RDONLY | mountFlagsOf(o.rootfs),
+      label: 'mount("/", "remount,ro")',
+    });
+  }
+
+  // into the new root; the old one is detached
+  p.chdir(R);
+  p.pivotRoot(".", ".", { label: `pivot_root(${q(R)})`, path: R });
+  p.umount(".", { detach: true, label: "umount2(old root)" });
+  p.chdir("/");
+
+  for (const path of o.maskedPaths ?? DEFAULT_MASKED_PATHS) {
+    const kind = kindInside(path, o);
+    if (kind === "dir" || kind === "unknown") {
+      p.mount("tmpfs", path, {
+        type: "tmpfs",
+        flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        data: "size=0",
+        mayFail: true,
+      });
+    }
+    if (kind === "file" || kind === "unknown") {
+      p.mount("/dev/null", path, { flags: MS_BIND, mayFail: true });
+    }
+  }
+  for (const path of o.readonlyPaths ?? DEFAULT_READONLY_PATHS) {
+    if (kindInside(path, o) === "absent") continue;
+    p.mount(path, path, {
+      flags: MS_BIND | MS_REC,
+      label: `mount(${q(path)}, "bind")`,
+    });
+    p.mount(null, path, {
+      flags: MS_REMOUNT | MS_BIND | MS_RDONLY | roFlagsInside(path, o.rootfs),
+      label: `mount(${q(path)}, "remount,ro")`,
+    });
+  }
+}
+
+/**
+ * What `path` is inside the sandbox, judged from the host before anything runs: /proc is this
+ * kernel's procfs (so the host's /proc tells), /sys exists only under a sysfs mount, a path
+ * at or below a mount target may be anything, and the rest is the rootfs's (or the host
+ * view's) own. "absent" paths are skipped.
+ */
+function kindInside(
+  path: string,
+  o: SpawnOptions,
+): "file" | "dir" | "absent" | "unknown" {
+  const under = (dir: string) => path === dir || path.startsWith(dir + "/");
+  const mounted = (o.mounts ?? []).filter((m) => under(m.target));
+  const stat = (host: string): "file" | "dir" | "absent" => {
+    try {
+      return Deno.statSync(host).isDirectory ? "dir" : "file";
+    } catch {
+      return "absent";
+    }
+  };
+  const last = mounted[mounted.length - 1];
+  if (last) {
+    if (last.type === "proc" && last.target === "/proc") {
+      return stat(path);
+    }
+    if (last.type === "sysfs" && last.target === "/sys") return stat(path);
+    if (last.type === "bind") {
+      return stat(last.source + path.slice(last.target.length));
+    }
+    return "unknown";
+  }
+  if (under("/proc")) return stat(path);
+  if (under("/sys") || under("/dev")) return "unknown";
+  if (o.rootfs !== undefined) return stat(join(o.rootfs, path));
+  // the host view holds a subset of the host's paths: absent there is absent inside
+  return stat(path) === "absent" ? "absent" : "unknown";
+}
+
+/** The locked flags of a path inside the sandbox: /proc and /sys are ours, others the rootfs's. */
+function roFlagsInside(path: string, rootfs: string | undefined): number {
+  if (
+    path === "/proc" || path.startsWith("/proc/") || path.startsWith("/sys")
+  ) return MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  try {
+    return mountFlagsOf(rootfs === undefined ? path : join(rootfs, path));
+  } catch {
+    return 0;
+  }
+}
+
+/** What the command's steps need to know. */
+export interface CommandContext {
+  root: boolean;
+  /** The command's filter and capabilities (null: none / keep all). */
+  hardening: {
+    capabilities: CapabilityMasks | null;
+    seccomp: Uint8Array | null;
+  };
+  inUserNs: boolean;
+  useInit: boolean;
+  parentEnds: {
+    stdin?: OwnedFd | null;
+    stdout?: OwnedFd | null;
+    stderr?: OwnedFd | null;
+    pty?: OwnedFd | null;
+  };
+  childFds: OwnedFd[];
+}
+
+/** The options shared by `spawn()` and `exec()` that shape the command's own process. */
+export type CommandOptions = Pick<
+  SpawnOptions,
+  | "argv"
+  | "env"
+  | "cwd"
+  | "user"
+  | "noNewPrivs"
+  | "parentDeathSignal"
+  | "newSession"
+  | "stdin"
+  | "stdout"
+  | "stderr"
+  | "extraFds"
+  | "pty"
+  | "seccomp"
+  | "capabilities"
+>;
+
+/**
+ * Appends the steps that give the command its stdio (fds 0-2: pipes, /dev/null, our fds, a pty
+ * slave) and makes the parent's ends. With an init they run before its exec, so the init's
+ * child inherits them. Returns the pty slave (to become the controlling terminal) or null.
+ * Internal to the engine (spawn and exec).
+ */
+export function stdioSteps(
+  p: Program,
+  o: CommandOptions,
+  cx: Pick<CommandContext, "parentEnds" | "childFds"> & {
+    /** A pty slave the program opened itself (inside the sandbox's devpts). */
+    ptySlave?: StepArg;
+  },
+): StepArg | null {
+  const { parentEnds, childFds } = cx;
+  const slots: [Stdio | undefined, number][] = [[o.stdin, 0], [o.stdout, 1], [
+    o.stderr,
+    2,
+  ]];
+  let slave: StepArg | null = null;
+  if (o.pty) {
+    if (cx.ptySlave !== undefined) {
+      slave = cx.ptySlave;
+    } else {
+      const size = typeof o.pty === "object" ? o.pty : { rows: 24, cols: 80 };
+      const pty = openPty(size);
+      parentEnds.pty = pty.master;
+      const s = fdAtLeast(pty.slave, 5);
+      childFds.push(s);
+      slave = s.fd;
+    }
+    for (let i = 0; i < 3; i++) {
+      if (slots[i]![0] === undefined) p.dup3(slave, i);
+    }
+  }
+  for (const [s, slot] of slots) {
+    if (s === undefined || s === "inherit") continue;
+    let fd: number;
+    if (s === "null") {
+      fd = nullFd().fd;
+    } else if (s === "pipe") {
+      const pp = pipe();
+      const [mine, theirs] = slot === 0
+        ? [pp.write, pp.read]
+        : [pp.read, pp.write];
+      parentEnds[(["stdin", "stdout", "stderr"] as const)[slot]!] = mine;
+      const t = fdAtLeast(theirs, 5);
+      childFds.push(t);
+      fd = t.fd;
+    } else if (typeof s === "number" && Number.isInteger(s) && s >= 0) {
+      const copy = fdAtLeast(dup(s), 5);
+      childFds.push(copy);
+      fd = copy.fd;
+    } else {
+      throw new TypeError(`Invalid stdio: ${q(s)}`);
+    }
+    p.dup3(fd, slot);
+  }
+  return slave;
+}
+
+/** Checks `extraFds` (our fds to pass as the child's 3, 4, ...). */
+export function extraFdsOf(o: CommandOptions): number[] {
+  const extra = [...(o.extraFds ?? [])];
+  for (const fd of extra) {
+    if (!Number.isInteger(fd) || fd < 0) {
+      throw new TypeError(`Invalid extra fd: ${fd}`);
+    }
+  }
+  return extra;
+}
+
+/**
+ * Appends the command's own steps after its stdio: controlling terminal, extra fds,
+ * credentials, capabilities, no_new_privs, cwd, signals, seccomp, execve. With an init they
+ * run in the init's child. Internal to the engine (spawn and exec).
+ */
+export function commandSteps(
+  p: Program,
+  o: CommandOptions,
+  cx: CommandContext & {
+    /** The pty slave from `stdioSteps` (or its copy that survived the init's exec). */
+    ptySlave: StepArg | null;
+    /** The fds to pass as 3, 4, ... (our numbers, or copies that survived the init's exec). */
+    extraFds: readonly StepArg[];
+  },
+): void {
+  const { root, useInit } = cx;
+  if (cx.ptySlave !== null) {
+    if (useInit || !(o.newSession ?? true)) p.setsid();
+    p.ioctl(cx.ptySlave, 0x540e, /* TIOCSCTTY */ 0, {
+      label: "ioctl(TIOCSCTTY)",
+    });
+  }
+  const extra = cx.extraFds;
+  const tmp: StepResult[] = [];
+  for (const fd of extra) {
+    tmp.push(
+      p.syscall("fcntl", [fd, 1030, /* F_DUPFD_CLOEXEC */ 3 + extra.length], {
+        label: `fcntl(extra fd ${typeof fd === "number" ? fd : "copy"})`,
+      }),
+    );
+  }
+  tmp.forEach((t, i) => p.dup3(t, 3 + i));
+  p.closeRange(3 + extra.length, 0xffffffff, 4, /* CLOSE_RANGE_CLOEXEC */ {
+    label: "close_range(CLOSE_RANGE_CLOEXEC)",
+  });
+
+  // credentials, capabilities, no_new_privs
+  const inUserNs = cx.inUserNs;
+  // without a user namespace an unprivileged caller holds no capabilities to drop (and may
+  // not touch its bounding set); inside one the command starts with all of them
+  const caps = root || inUserNs ? cx.hardening.capabilities : null;
+  const uid = o.user?.uid, gid = o.user?.gid;
+  if (uid !== undefined) checkId(uid, "uid");
+  if (gid !== undefined) checkId(gid, "gid");
+  if (o.user?.groups) {
+    o.user.groups.forEach((g) => checkId(g, "group"));
+    p.setgroups(o.user.groups);
+  } else if (root) {
+    p.setgroups([], { mayFail: inUserNs });
+  }
+  if (caps) {
+    const last = lastCapability();
+    for (let c = 0; c <= last; c++) {
+      if (!(caps.bounding & (1n << BigInt(c)))) {
+        p.prctl(Prctl.PR_CAPBSET_DROP, c, 0, 0, 0, {
+          label: `prctl(PR_CAPBSET_DROP, ${c})`,
+        });
+      }
+    }
+    if (uid !== undefined && uid !== 0) {
+      p.prctl(Prctl.PR_SET_KEEPCAPS, 1, 0, 0, 0, {
+        label: "prctl(PR_SET_KEEPCAPS)",
+      });
+    }
+  }
+  if (gid !== undefined) p.setresgid(gid);
+  if (uid !== undefined) p.setresuid(uid);
+  if (caps) {
+    p.capset(caps);
+    p.prctl(Prctl.PR_CAP_AMBIENT, Prctl.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, {
+      label: "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
+    });
+  }
+  if (o.noNewPrivs ?? true) {
+    p.prctl(Prctl.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, {
+      label: "prctl(PR_SET_NO_NEW_PRIVS)",
+    });
+  }
+  p.chdir(o.cwd ?? "/");
+  p.resetSignals();
+  p.setSignalMask(0n);
+  if (cx.hardening.seccomp) p.seccomp(cx.hardening.seccomp);
+
+  // execve, with a PATH search for a bare command name
+  const env = o.env ?? {};
+  const cmd = o.argv[0]!;
+  if (cmd.includes("/")) {
+    p.execve(cmd, o.argv, env);
+  } else {
+    const dirs = (env.PATH ?? DEFAULT_PATH).split(":").filter((d) =>
+      d.startsWith("/")
+    );
+    if (dirs.length === 0) {
+      throw new TypeError(
+        `Cannot find ${q(cmd)}: PATH has no absolute directory`,
+      );
+    }
+    dirs.forEach((d, i) =>
+      p.execve(`${d.replace(/\/$/, "")}/${cmd}`, o.argv, env, {
+        label: `execve(${q(cmd)})`,
+        path: cmd,
+        mayFail: i < dirs.length - 1,
+      })
+    );
+  }
+}

@@ -1,0 +1,545 @@
+/**
+ * The grader against real programs: every verdict, the figures, and the guarantee that
+ * nothing of a run is left (processes, cgroups, mounts, fds, directories).
+ */
+import {
+  assert,
+  assertEquals,
+  childPids,
+  IS_ROOT,
+  runAsNobody,
+} from "../_helpers.ts";
+import { grade, type GradeResult, GraderPool } from "denobox/grader";
+import { formatMeta } from "../../grader/meta.ts";
+import { fixture, pidsRunning, poolGroups } from "./_fixtures.ts";
+
+const TAG = "[root]";
+const dec = new TextDecoder();
+const text = (b: Uint8Array | null) => b === null ? "" : dec.decode(b);
+
+/** Mount lines that look like a grader's (a tmpfs owned by a slot uid); none should ever exist. */
+function graderMounts(): string[] {
+  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter((l) =>
+    / tmpfs .*uid=6\d{4}/.test(l)
+  );
+}
+
+// spawn() keeps a few fds for the whole process (its epoll loop, the init executable): made by
+// a first run, before any test counts fds.
+let warm: Promise<unknown> | null = null;
+
+/** Children of this process that belong to a grader: in a pool's cgroup, or its watchdog. */
+function graderChildren(): number[] {
+  return childPids().filter((pid) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/cgroup`).includes(
+        "/grader-",
+      ) ||
+        Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes(
+          "denobox-grader-watchdog",
+        );
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * This process's fds that belong to a grader: files of a pool's cgroups, and the detached
+ * tmpfs work directories (owned by a slot uid, 60000 and up). `deno test --parallel` runs
+ * other test modules in this same process, so a plain count of fds would see theirs too.
+ */
+function graderFds(): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      const link = Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+      if (link.includes("/grader-")) out.push(`${e.name} -> ${link}`);
+      else if (link === "/") {
+        const uid = Deno.statSync(`/proc/self/fd/${e.name}`).uid!;
+        if (uid >= 60000 && uid < 60100) {
+          out.push(`${e.name} -> work dir of uid ${uid}`);
+        }
+      }
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
+/** Runs `fn` with a fresh pool and checks that nothing was left behind. */
+async function withPool(
+  fn: (pool: GraderPool) => Promise<void>,
+  concurrency = 2,
+): Promise<void> {
+  await (warm ??= grade({ argv: ["true"] }));
+  {
+    await using pool = new GraderPool({ concurrency });
+    await fn(pool);
+  }
+  assertEquals(poolGroups(Deno.pid), [], "pool cgroups left behind");
+  assertEquals(graderFds(), [], "fds leaked");
+  assertEquals(graderMounts(), [], "mounts leaked");
+  assertEquals(graderChildren(), [], "child processes left");
+}
+
+function explain(r: GradeResult): string {
+  return JSON.stringify({
+    ...r,
+    stdout: text(r.stdout).slice(0, 300),
+    stderr: text(r.stderr).slice(0, 300),
+  });
+}
+
+const sh = (script: string) => ["/bin/sh", "-c", script];
+
+Deno.test({
+  name:
+    `${TAG} grade: OK, RE (exit 3), SG (kill -SEGV), with figures and the meta file`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      const ok = await pool.grade({
+        argv: sh("echo hello; echo err >&2; id -u"),
+        timeLimit: 2,
+      });
+      assertEquals(ok.status, "OK", explain(ok));
+      assertEquals(text(ok.stdout), "hello\n60000\n");
+      assertEquals(text(ok.stderr), "err\n");
+      assertEquals([ok.exitCode, ok.signal, ok.killed, ok.oomKilled], [
+        0,
+        null,
+        false,
+        false,
+      ]);
+      assert(ok.memoryPeak > 0 && ok.wallTime > 0, explain(ok));
+      assert(
+        Math.abs(ok.userTime + ok.sysTime - ok.cpuTime) < 0.02,
+        explain(ok),
+      );
+
+      const re = await pool.grade({ argv: sh("exit 3"), timeLimit: 2 });
+      assertEquals([re.status, re.exitCode, re.message], [
+        "RE",
+        3,
+        "Exited with error status 3",
+      ]);
+      assert(
+        formatMeta(re).includes("exitcode:3\nstatus:RE\n"),
+        formatMeta(re),
+      );
+
+      const sg = await pool.grade({ argv: sh("kill -SEGV $$"), timeLimit: 2 });
+      assertEquals([sg.status, sg.signal, sg.exitCode, sg.killed], [
+        "SG",
+        "SIGSEGV",
+        null,
+        false,
+      ], explain(sg));
+      assert(
+        formatMeta(sg).includes("exitsig:11\nstatus:SG\n"),
+        formatMeta(sg),
+      );
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: a busy loop is TO (cpu) with cpuTime within 5 % of the limit`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      const r = await pool.grade({
+        argv: sh("while :; do :; done"),
+        timeLimit: 1,
+        wallTimeLimit: 30,
+      });
+      assertEquals([r.status, r.timeout, r.killed, r.signal], [
+        "TO",
+        "cpu",
+        true,
+        "SIGKILL",
+      ], explain(r));
+      assert(
+        r.cpuTime >= 1 && r.cpuTime <= 1.05,
+        `cpuTime ${r.cpuTime} not within 5 % of 1 s`,
+      );
+      assert(
+        formatMeta(r).includes(
+          "killed:1\nexitsig:9\nstatus:TO\nmessage:Time limit exceeded\n",
+        ),
+      );
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: sleep is TO (wall) with little CPU time; extra time lets it run on`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      const r = await pool.grade({
+        argv: ["sleep", "30"],
+        timeLimit: 1,
+        wallTimeLimit: 0.3,
+      });
+      assertEquals(
+        [r.status, r.timeout, r.killed],
+        ["TO", "wall", true],
+        explain(r),
+      );
+      assert(r.wallTime >= 0.3 && r.wallTime < 5, explain(r));
+      assert(r.cpuTime < 0.1, explain(r));
+      assert(
+        formatMeta(r).includes("message:Time limit exceeded (wall clock)"),
+      );
+      // with extra time, a program ending inside it is still TO, and the real time shows
+      const x = await pool.grade({
+        argv: ["sleep", "0.5"],
+        wallTimeLimit: 0.3,
+        extraTime: 2,
+      });
+      assertEquals([x.status, x.timeout, x.killed, x.exitCode], [
+        "TO",
+        "wall",
+        false,
+        0,
+      ], explain(x));
+      assert(x.wallTime >= 0.5, explain(x));
+      // aborting kills the run
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      const ab = await pool.grade({ argv: ["sleep", "30"], signal: ac.signal });
+      assertEquals(
+        [ab.status, ab.message, ab.killed],
+        ["XX", "Aborted", true],
+        explain(ab),
+      );
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} [cgroup] grade: allocating past the memory limit is ML, from the cgroup's OOM counter`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const alloc = await fixture("alloc");
+    await withPool(async (pool) => {
+      const r = await pool.grade({
+        argv: ["./alloc"],
+        files: [{ path: "alloc", source: alloc, mode: 0o755 }],
+        memoryLimit: "32m",
+        timeLimit: 5,
+      });
+      assertEquals(
+        [r.status, r.oomKilled, r.signal],
+        ["ML", true, "SIGKILL"],
+        explain(r),
+      );
+      assert(
+        r.memoryPeak >= 30 * 2 ** 20 && r.memoryPeak <= 34 * 2 ** 20,
+        explain(r),
+      );
+      assert(formatMeta(r).includes("cg-oom-killed:1\n"), formatMeta(r));
+      // a SIGKILL that is not the OOM killer's is SG, never ML
+      const k = await pool.grade({
+        argv: sh("kill -KILL $$"),
+        memoryLimit: "32m",
+      });
+      assertEquals([k.status, k.oomKilled], ["SG", false], explain(k));
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} [cgroup] grade: forks stop at the process limit; a fork bomb leaves the host unaffected`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const forks = await fixture("forks");
+    await withPool(async (pool) => {
+      const files = [{ path: "forks", source: forks, mode: 0o755 }];
+      const r = await pool.grade({
+        argv: ["./forks"],
+        files,
+        processLimit: 10,
+        timeLimit: 5,
+      });
+      assertEquals(r.status, "OK", explain(r));
+      const n = Number(text(r.stdout));
+      // the init and the program count too: at most 8 more processes
+      assert(n >= 1 && n <= 8, `forks succeeded: ${n}`);
+      const bomb = await pool.grade({
+        argv: ["./forks", "bomb"],
+        files,
+        processLimit: 10,
+        wallTimeLimit: 1,
+      });
+      assertEquals([bomb.status, bomb.timeout], ["TO", "wall"], explain(bomb));
+      const host = await new Deno.Command("/bin/true").output();
+      assert(host.success);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: printing forever is OL with exactly the limit's bytes kept`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      const r = await pool.grade({
+        argv: ["yes"],
+        outputLimit: 100_001,
+        timeLimit: 5,
+      });
+      assertEquals(
+        [r.status, r.outputTruncated, r.killed],
+        ["OL", true, true],
+        explain(r),
+      );
+      assertEquals(r.stdout!.length, 100_001);
+      assertEquals(r.outputBytes.stdout, 100_001);
+      assertEquals(text(r.stdout), "y\n".repeat(50_000) + "y");
+      // exactly the limit is fine
+      const at = await pool.grade({
+        argv: sh("head -c 5000 /dev/zero"),
+        outputLimit: 5000,
+      });
+      assertEquals([at.status, at.stdout!.length, at.outputTruncated], [
+        "OK",
+        5000,
+        false,
+      ], explain(at));
+      const err = await pool.grade({
+        argv: sh("head -c 5001 /dev/zero >&2"),
+        outputLimit: 5000,
+      });
+      assertEquals([err.status, err.stderr!.length, err.message], [
+        "OL",
+        5000,
+        "Output limit exceeded (stderr)",
+      ]);
+    });
+  },
+});
+
+Deno.test({
+  name: `${TAG} grade: a daemonized grandchild is gone after the run`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const marker = ["sleep", "987.654"];
+    await withPool(async (pool) => {
+      const r = await pool.grade({
+        argv: sh(
+          "setsid sh -c 'sleep 987.654 </dev/null >/dev/null 2>&1 &' ; sleep 0.2; echo parent done",
+        ),
+        timeLimit: 2,
+      });
+      assertEquals(
+        [r.status, text(r.stdout)],
+        ["OK", "parent done\n"],
+        explain(r),
+      );
+      assertEquals(pidsRunning(marker), []);
+    });
+  },
+});
+
+Deno.test({
+  name: `${TAG} grade: two busy threads report the CPU time of both`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const threads = await fixture("threads");
+    await withPool(async (pool) => {
+      // each thread spins until it has used 0.5 s of its own CPU time: 1 s in total, about
+      // 0.5 s of wall time on an idle 2-core machine (more when other work shares the CPUs)
+      const r = await pool.grade({
+        argv: ["./threads", "0.5"],
+        files: [{ path: "threads", source: threads, mode: 0o755 }],
+        timeLimit: 5,
+      });
+      assertEquals(r.status, "OK", explain(r));
+      assert(
+        r.cpuTime >= 1.0 && r.cpuTime <= 1.2,
+        `cpuTime ${r.cpuTime}, wall ${text(r.stdout)}`,
+      );
+      assert(
+        r.cpuTime > r.wallTime || navigator.hardwareConcurrency < 2 ||
+          r.wallTime > 0.9,
+        explain(r),
+      );
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: files in, files out (never a symlink), stdin from bytes and from a file`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/in.txt`, "3 4\n");
+      await withPool(async (pool) => {
+        const r = await pool.grade({
+          argv: sh(
+            "read a b; echo $((a+b)) > sum.txt; cat data/x.txt; ln -s /etc/shadow leak; cat - ",
+          ),
+          files: [{ path: "data/x.txt", data: "X\n" }],
+          copyOut: ["sum.txt", "leak", "nothing"],
+          stdin: { path: `${dir}/in.txt` },
+        });
+        assertEquals(r.status, "OK", explain(r));
+        assertEquals(Object.keys(r.files), ["sum.txt"]);
+        assertEquals(text(r.files["sum.txt"]!), "7\n");
+        assertEquals(text(r.stdout), "X\n");
+        const big = "z".repeat(300_000);
+        const cat = await pool.grade({ argv: ["cat"], stdin: big });
+        assertEquals([cat.status, text(cat.stdout).length], ["OK", big.length]);
+        const none = await pool.grade({ argv: ["cat"] });
+        assertEquals([none.status, text(none.stdout)], ["OK", ""]);
+        // a program that never reads a big stdin is fine too
+        const no = await pool.grade({ argv: ["true"], stdin: big });
+        assertEquals(no.status, "OK", explain(no));
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: the box is read-only except its tmpfs dirs, has no network, and runs no command it cannot find`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      const r = await pool.grade({
+        argv: sh(
+          "touch /etc/x 2>/dev/null && echo etc-writable; touch /box/a /tmp/b && echo tmp-ok; " +
+            "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; hostname",
+        ),
+      });
+      assertEquals(r.status, "OK", explain(r));
+      assertEquals(text(r.stdout), "tmp-ok\nlo\nbox\n");
+      const missing = await pool.grade({ argv: ["/nonexistent/prog"] });
+      assertEquals(missing.status, "XX", explain(missing));
+      assert(missing.message.includes("/nonexistent/prog"), missing.message);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: two runs at once never see each other's files or processes`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      const script = (me: string) =>
+        sh(
+          `echo ${me} > /box/mine; echo ${me} > /tmp/mine; sleep 0.3; ` +
+            `cat /box/mine /tmp/mine; (ls /box; ls /tmp) | tr '\\n' ' '; echo; ls /proc | grep -c '^[0-9]'`,
+        );
+      const [a, b] = await Promise.all([
+        pool.grade({ argv: script("A") }),
+        pool.grade({ argv: script("B") }),
+      ]);
+      assertEquals(a.status, "OK", explain(a));
+      assertEquals(b.status, "OK", explain(b));
+      const [la, lb] = [text(a.stdout).split("\n"), text(b.stdout).split("\n")];
+      assertEquals(la.slice(0, 3), ["A", "A", "mine mine "]);
+      assertEquals(lb.slice(0, 3), ["B", "B", "mine mine "]);
+      // init, sh, ls, grep: a handful, never the other box's
+      assert(Number(la[3]) <= 5 && Number(lb[3]) <= 5, `${la[3]} ${lb[3]}`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade() without a pool cleans up after itself; bad options reject before anything runs`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await (warm ??= grade({ argv: ["true"] }));
+    const r = await grade({ argv: ["true"] });
+    assertEquals(r.status, "OK", explain(r));
+    assertEquals(poolGroups(Deno.pid), []);
+    assertEquals(graderFds(), []);
+    let err: unknown;
+    await grade({ argv: ["true"], timeLimit: -1 }).catch((e) => err = e);
+    assert(err instanceof RangeError);
+    assertEquals(poolGroups(Deno.pid), []);
+  },
+});
+
+Deno.test({
+  name: `${TAG} a killed grader leaves no process and no cgroup behind`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const marker = ["sleep", "876.543"];
+    const script = `
+      import { GraderPool } from "${
+      new URL("../../grader/mod.ts", import.meta.url).href
+    }";
+      const pool = new GraderPool();
+      await pool.grade({ argv: ${JSON.stringify(marker)}, wallTimeLimit: 60 });
+    `;
+    const file = await Deno.makeTempFile({ suffix: ".ts" });
+    await Deno.writeTextFile(file, script);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--no-check",
+        `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+        file,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      let seen = false;
+      for (let i = 0; i < 300 && !seen; i++) {
+        seen = pidsRunning(marker).length > 0;
+        if (!seen) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert(seen, "the run never started");
+      assertEquals(poolGroups(child.pid).length > 0, true);
+      child.kill("SIGKILL");
+      await child.status;
+      let clean = false;
+      for (let i = 0; i < 100 && !clean; i++) {
+        clean = pidsRunning(marker).length === 0 &&
+          poolGroups(child.pid).length === 0;
+        if (!clean) await new Promise((r) => setTimeout(r, 50));
+      }
+      assertEquals(pidsRunning(marker), []);
+      assertEquals(poolGroups(child.pid), []);
+    } finally {
+      await child.stderr.cancel();
+      await Deno.remove(file);
+    }
+  },
+});
+
+Deno.test({
+  name: `${TAG} grade() as uid 65534 (rootless) with a reason, never a crash`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const r = await runAsNobody(
+      `import { grade } from "${
+        new URL("../../grader/mod.ts", import.meta.url).href
+      }";
+       const r = await grade({ argv: ["true"] });
+       console.log(JSON.stringify({ status: r.status, message: r.message }));`,
+      { code: true },
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assertEquals(out.status, "XX");
+    assert(out.message.startsWith("Cannot prepare the grader:"), out.message);
+  },
+});
