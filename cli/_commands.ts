@@ -131,6 +131,13 @@ const RUN_OPTIONS: readonly OptionSpec[] = [
     help: "Maximum number of processes",
   },
   {
+    long: "cgroups",
+    kind: "string",
+    arg: "MODE",
+    help:
+      "enabled or disabled (default: enabled; disabled for --rm in the foreground without limits)",
+  },
+  {
     long: "network",
     kind: "string",
     arg: "MODE",
@@ -195,7 +202,12 @@ export const COMMANDS: readonly CommandSpec[] = [
       "With neither IMAGE nor --rootfs, the container sees a read-only view of the host's own\n" +
       "filesystem. A COMMAND that starts with '/' or has no image before it is taken as the\n" +
       "command. Exit status: the command's own; 125 when denobox fails, 126 when the command\n" +
-      "cannot be executed, 127 when it is not found.",
+      "cannot be executed, 127 when it is not found.\n\n" +
+      "A container started with --rm in the foreground and no -m, --cpus or --pids-limit gets\n" +
+      "no cgroup (joining one costs a kernel RCU grace period, about 15 ms on cgroup v1). Its\n" +
+      "processes still all end with it (its PID namespace dies with its first process), and\n" +
+      "stop, kill, exec, top and logs work as usual; pause, unpause and stats need a cgroup:\n" +
+      "add --cgroups enabled to get one.",
     options: RUN_OPTIONS,
     stopAt: 1,
     load: () => load(import("./run.ts"), (m) => m.runCommand),

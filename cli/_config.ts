@@ -3,7 +3,7 @@
  * the flag and the fix, before anything is created.
  * @module
  */
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "./_path.ts";
 import type { Options } from "./_args.ts";
 import type { ContainerConfig, MountConfig, PortConfig } from "./_store.ts";
 import { CliError } from "./_errors.ts";
@@ -358,6 +358,25 @@ export function buildConfig(
     }
     if (pidsLimit === -1) pidsLimit = null;
   }
+  const cgroupsFlag = options.str("cgroups");
+  if (
+    cgroupsFlag !== undefined && cgroupsFlag !== "enabled" &&
+    cgroupsFlag !== "disabled"
+  ) {
+    throw bad("--cgroups", cgroupsFlag, "use enabled or disabled");
+  }
+  const limited = memory !== null || cpus !== null || pidsLimit !== null;
+  if (cgroupsFlag === "disabled" && limited) {
+    throw new CliError(
+      "Cannot apply -m, --cpus or --pids-limit with --cgroups disabled: " +
+        "limits live in the container's cgroup; drop one or the other",
+    );
+  }
+  // a foreground --rm container without limits has no use for a cgroup that would justify
+  // its cost (the first migration into a cgroup waits for an RCU grace period)
+  const cgroup = cgroupsFlag === undefined
+    ? !(context.autoRemove && !context.detach && !limited)
+    : cgroupsFlag === "enabled";
   const ports = options.list("publish").map(parsePort);
   const netFlag = options.str("network");
   let network: ContainerConfig["network"];
@@ -437,6 +456,7 @@ export function buildConfig(
       memory,
       cpus,
       pidsLimit,
+      cgroup,
       network,
       ports,
       capAdd,

@@ -3,6 +3,7 @@
  * @module
  */
 import type { ContainerInfo } from "./_store.ts";
+import { Signal } from "../libc/constants.ts";
 
 /** Left-aligned columns separated by three spaces, as `docker ps` prints them. */
 export function table(
@@ -72,39 +73,8 @@ export function statusText(c: ContainerInfo, now = Date.now()): string {
   }
 }
 
-const SIGNALS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-  SIGSTKFLT: 16,
-  SIGCHLD: 17,
-  SIGCONT: 18,
-  SIGSTOP: 19,
-  SIGTSTP: 20,
-  SIGTTIN: 21,
-  SIGTTOU: 22,
-  SIGURG: 23,
-  SIGXCPU: 24,
-  SIGXFSZ: 25,
-  SIGVTALRM: 26,
-  SIGPROF: 27,
-  SIGWINCH: 28,
-  SIGIO: 29,
-  SIGPWR: 30,
-  SIGSYS: 31,
-};
+// The kernel's table, from the pure constants file (no FFI is loaded for `ps`, `logs`...).
+const SIGNALS: Readonly<Record<string, number>> = Signal;
 
 /** A signal's number from its name (`"SIGTERM"` or `"TERM"`) or number text; null when unknown. */
 export function signalNo(sig: string): number {

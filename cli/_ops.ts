@@ -15,11 +15,32 @@ export function cgroupName(id: string): string {
   return `ctr-${id.slice(0, 32)}`;
 }
 
-/** Whether `pid` is a member of container `id`'s cgroup (so a recycled PID is never signalled). */
-export function pidBelongs(pid: number, id: string): boolean {
+/** The start time of process `pid` (clock ticks since boot), or null when it is gone. */
+export function processStartTime(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; starttime is field 22
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const t = Number(fields[19]);
+    return Number.isFinite(t) ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `pid` is still container `c`'s first process (so a recycled PID is never
+ * signalled): the start time recorded when it started matches, or (for records without one)
+ * it is a member of the container's cgroup.
+ */
+export function pidBelongs(pid: number, c: ContainerInfo): boolean {
+  const recorded = c.state.pidStartTime;
+  if (recorded !== undefined && recorded !== null) {
+    return pid === c.state.pid && processStartTime(pid) === recorded;
+  }
   try {
     return Deno.readTextFileSync(`/proc/${pid}/cgroup`).includes(
-      cgroupName(id),
+      cgroupName(c.config.id),
     );
   } catch {
     return false;
@@ -50,7 +71,7 @@ export function signalContainer(c: ContainerInfo, signal: number): boolean {
   }
   try {
     // checked after pidfd_open: the fd pins this very process, the check proves it is ours
-    if (!pidBelongs(pid, c.config.id)) return false;
+    if (!pidBelongs(pid, c)) return false;
     pidfdSendSignal(fd.fd, signal);
     return true;
   } catch {
@@ -66,7 +87,14 @@ export async function killAll(c: ContainerInfo): Promise<void> {
   const cg = await openCgroup(c);
   if (!cg) return;
   const mod = await import("denobox/cgroup");
-  await mod.kill(cg, "SIGKILL");
+  try {
+    await mod.kill(cg, "SIGKILL");
+  } catch (e) {
+    // its owner removed the cgroup meanwhile (the container ended): nothing left to kill
+    const code = (e as { code?: string }).code;
+    if (code === "ENODEV" || code === "ENOENT") return;
+    throw e;
+  }
   await mod.thaw(cg).catch(() => {});
 }
 
@@ -80,6 +108,41 @@ export async function openCgroup(
   } catch {
     return null;
   }
+}
+
+/**
+ * The host PIDs of the container's processes: its cgroup's members, or (a container without
+ * a cgroup) every process in the PID namespace of its first process.
+ */
+export async function containerPids(c: ContainerInfo): Promise<number[]> {
+  const cg = c.config.cgroup === false ? null : await openCgroup(c);
+  if (cg) return (await import("denobox/cgroup")).processes(cg);
+  const pid = c.state.pid;
+  if (!pid || !pidBelongs(pid, c)) return [];
+  let ns: string;
+  try {
+    ns = await Deno.readLink(`/proc/${pid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      if ((await Deno.readLink(`/proc/${e.name}/ns/pid`)) === ns) {
+        out.push(Number(e.name));
+      }
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}
+
+/** The error for pause/unpause/stats on a container that runs without a cgroup. */
+export function noCgroupError(what: string, ref: string): CliError {
+  return new CliError(
+    `Cannot ${what} container ${ref}: it runs without a cgroup (started with --rm in the ` +
+      `foreground and no limits); run it with --cgroups enabled to ${what} it`,
+  );
 }
 
 /** Waits until the container's owner has finished (exit recorded, resources released). */

@@ -8,7 +8,7 @@
  * - `--root DIR` or `DENOBOX_ROOT=DIR`: `DIR` and `DIR/run` (tests, several stores side by side)
  * @module
  */
-import { join } from "node:path";
+import { join } from "./_path.ts";
 
 /** The directories of one store. */
 export interface StorePaths {

@@ -8,7 +8,7 @@
  * `rootfs/` once, at creation.
  * @module
  */
-import { join } from "node:path";
+import { join } from "./_path.ts";
 import { mount, umount } from "denobox/libc";
 import type { Rootfs, StoredImage } from "denobox/image";
 import type { StorePaths } from "./_paths.ts";

@@ -6,7 +6,7 @@
  * an AsyncDisposableStack the moment it exists.
  * @module
  */
-import { join } from "node:path";
+import { join } from "./_path.ts";
 import type { SpawnOptions } from "denobox/sandbox";
 import type { Store } from "./_store.ts";
 import type { ContainerConfig } from "./_store.ts";
@@ -14,6 +14,7 @@ import { LogWriter } from "./_log.ts";
 import { CliError, Exit } from "./_errors.ts";
 import { attachRootfs, openImageStore, removeRuntimeDir } from "./_rootfs.ts";
 import { signalNo } from "./_format.ts";
+import { processStartTime } from "./_ops.ts";
 import { trace } from "./_trace.ts";
 
 /** How the owner is connected to the user. */
@@ -81,30 +82,38 @@ export async function runAsOwner(
   try {
     await using stack = new AsyncDisposableStack();
     trace("runAsOwner");
+    const useCgroup = config.cgroup !== false;
     const [{ spawn, SandboxSetupError }, cgroupMod] = await Promise.all([
       import("denobox/sandbox"),
-      import("denobox/cgroup"),
+      useCgroup ? import("denobox/cgroup") : null,
     ]);
     trace("modules loaded");
     // cgroup (limits applied before any process joins)
-    const limits: import("denobox/cgroup").CgroupLimits = {};
-    if (config.memory !== null) limits.memory = { max: config.memory, swap: 0 };
-    if (config.cpus !== null) limits.cpu = { cpus: config.cpus };
-    if (config.pidsLimit !== null) limits.pids = config.pidsLimit;
-    let cg: import("denobox/cgroup").Cgroup;
-    try {
-      cg = cgroupMod.Cgroup.create(`ctr-${id.slice(0, 32)}`, { limits });
-    } catch (e) {
-      if ((e as { code?: string }).code !== "EEXIST") throw e;
-      // left by an owner that died: empty it and start afresh
-      await cgroupMod.Cgroup.open(`ctr-${id.slice(0, 32)}`).destroy();
-      cg = cgroupMod.Cgroup.create(`ctr-${id.slice(0, 32)}`, { limits });
+    let cg: import("denobox/cgroup").Cgroup | null = null;
+    if (cgroupMod) {
+      const limits: import("denobox/cgroup").CgroupLimits = {};
+      if (config.memory !== null) {
+        limits.memory = { max: config.memory, swap: 0 };
+      }
+      if (config.cpus !== null) limits.cpu = { cpus: config.cpus };
+      if (config.pidsLimit !== null) limits.pids = config.pidsLimit;
+      const name = `ctr-${id.slice(0, 32)}`;
+      let made: import("denobox/cgroup").Cgroup;
+      try {
+        made = cgroupMod.Cgroup.create(name, { limits });
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") throw e;
+        // left by an owner that died: empty it and start afresh
+        await cgroupMod.Cgroup.open(name).destroy();
+        made = cgroupMod.Cgroup.create(name, { limits });
+      }
+      cg = made;
+      stack.defer(async () => {
+        await made.destroy();
+        if (!config.autoRemove) store.updateState(id, { cgroup: null });
+      });
+      store.updateState(id, { cgroup: [...made.paths] });
     }
-    stack.defer(async () => {
-      await cg.destroy();
-      store.updateState(id, { cgroup: null });
-    });
-    store.updateState(id, { cgroup: [...cg.paths] });
 
     trace("cgroup created");
     // root filesystem
@@ -148,7 +157,7 @@ export async function runAsOwner(
     }
 
     trace("rootfs and network prepared");
-    const hardening = await containerHardening(config);
+    const hardening = await containerHardening(config, paths.run);
 
     // /proc entries the kernel lacks (no CONFIG_MAGIC_SYSRQ: no /proc/sysrq-trigger) cannot be
     // made read-only; they cannot be written either
@@ -181,7 +190,7 @@ export async function runAsOwner(
         ? { user: { uid: config.user.uid, gid: config.user.gid } }
         : {}),
       rlimits: config.ulimits,
-      cgroup: cg,
+      ...(cg ? { cgroup: cg } : {}),
       ...(setup ? { setup } : {}),
       ...hardening,
       readonlyPaths,
@@ -228,6 +237,7 @@ export async function runAsOwner(
     store.updateState(id, {
       status: "running",
       pid: sandbox.pid,
+      pidStartTime: processStartTime(sandbox.pid),
       monitorPid: Deno.pid,
       startedAt: new Date().toISOString(),
       finishedAt: null,
@@ -304,17 +314,23 @@ export async function runAsOwner(
     }
     trace("exited");
     let oomKilled = false;
-    try {
-      oomKilled = cgroupMod.stats(cg).memory.oomKills > 0;
-    } catch { /* counters unavailable */ }
-    store.updateState(id, {
-      status: "exited",
-      pid: null,
-      exitCode: status.code,
-      signal: status.signal,
-      finishedAt: new Date().toISOString(),
-      oomKilled,
-    });
+    if (cg && cgroupMod) {
+      try {
+        oomKilled = cgroupMod.stats(cg).memory.oomKills > 0;
+      } catch { /* counters unavailable */ }
+    }
+    // an --rm record is deleted right below: no exit to record for anyone
+    if (!config.autoRemove) {
+      store.updateState(id, {
+        status: "exited",
+        pid: null,
+        pidStartTime: null,
+        exitCode: status.code,
+        signal: status.signal,
+        finishedAt: new Date().toISOString(),
+        oomKilled,
+      });
+    }
     outcome = {
       status: status.code ??
         (status.signal ? 128 + signalNo(status.signal) : Exit.FAILED),
@@ -353,22 +369,33 @@ export async function runAsOwner(
   return outcome;
 }
 
-/** The capabilities, seccomp filter and masked paths of a container (from its config). */
+/**
+ * The capabilities, seccomp filter and masked paths of a container (from its config). With
+ * `cacheDir`, compiled seccomp filters are kept there (see `cachedFilter`).
+ */
 export async function containerHardening(
   config: ContainerConfig,
+  cacheDir?: string,
 ): Promise<import("denobox/sandbox").Hardening> {
   const { defaultHardening } = await import("denobox/sandbox");
-  const seccomp = config.seccomp === null
-    ? "default" as const
-    : config.seccomp === "unconfined"
-    ? "unconfined" as const
-    : JSON.parse(await Deno.readTextFile(config.seccomp));
-  try {
-    return defaultHardening({
+  const profileText = config.seccomp === null ||
+      config.seccomp === "unconfined"
+    ? null
+    : await Deno.readTextFile(config.seccomp);
+  const build = (seccomp: "default" | "unconfined" | string) =>
+    defaultHardening({
       capAdd: config.capAdd,
       capDrop: config.capDrop,
-      seccomp,
+      seccomp: seccomp === "default" || seccomp === "unconfined"
+        ? seccomp
+        : JSON.parse(seccomp),
     });
+  try {
+    const choice = config.seccomp === "unconfined"
+      ? "unconfined"
+      : profileText ?? "default";
+    if (choice === "unconfined" || cacheDir === undefined) return build(choice);
+    return cachedFilter(cacheDir, config, choice, build);
   } catch (e) {
     throw new CliError(
       `Cannot confine container ${config.name}: ${
@@ -376,6 +403,70 @@ export async function containerHardening(
       }`,
     );
   }
+}
+
+/** The bundle this code runs from (`b-<time>-<pid>`, new for each rebuild), or null from source. */
+const BUNDLE = /\/\.cache\/cli\/(b-[^/]+)\//.exec(import.meta.url)?.[1] ?? null;
+
+/**
+ * Compiling the seccomp profile is the costliest step of a container's start that JS does
+ * (a few ms in a fresh process), and its result only depends on the code, the kernel, the
+ * capabilities and the profile. The compiled filter is kept in `<run>/seccomp/`, under a hash
+ * of all of these, with the full key stored in the file and compared on reading (a hash
+ * collision can never hand out another filter). Only from a bundle, whose name changes with
+ * every rebuild; from source, the filter is compiled every time.
+ */
+function cachedFilter(
+  dir: string,
+  config: ContainerConfig,
+  choice: string,
+  build: (seccomp: string) => import("denobox/sandbox").Hardening,
+): import("denobox/sandbox").Hardening {
+  if (BUNDLE === null) return build(choice);
+  const key = [
+    "denobox seccomp cache 1",
+    BUNDLE,
+    Deno.build.arch,
+    Deno.osRelease(),
+    JSON.stringify(config.capAdd),
+    JSON.stringify(config.capDrop),
+    choice,
+  ].join("\n") + "\0";
+  const keyBytes = new TextEncoder().encode(key);
+  const path = join(dir, "seccomp", `${fnv64(keyBytes)}.bpf`);
+  try {
+    const data = Deno.readFileSync(path);
+    const body = data.length - keyBytes.length;
+    if (
+      body > 0 && body % 8 === 0 &&
+      keyBytes.every((b, i) => data[i] === b)
+    ) {
+      return { ...build("unconfined"), seccomp: data.slice(keyBytes.length) };
+    }
+  } catch { /* not cached yet */ }
+  const h = build(choice);
+  if (h.seccomp) {
+    try {
+      Deno.mkdirSync(join(dir, "seccomp"), { recursive: true, mode: 0o700 });
+      const out = new Uint8Array(keyBytes.length + h.seccomp.length);
+      out.set(keyBytes);
+      out.set(h.seccomp, keyBytes.length);
+      const tmp = `${path}.${Deno.pid}.tmp`;
+      Deno.writeFileSync(tmp, out, { mode: 0o600 });
+      Deno.renameSync(tmp, path);
+    } catch { /* a cache only */ }
+  }
+  return h;
+}
+
+/** 64-bit FNV-1a of `bytes`, as 16 hex digits (two 32-bit lanes). */
+function fnv64(bytes: Uint8Array): string {
+  let a = 0x811c9dc5, b = 0x050c5d1f;
+  for (const x of bytes) {
+    a = Math.imul(a ^ x, 0x01000193) >>> 0;
+    b = Math.imul(b ^ x, 0x01000193) >>> 0;
+  }
+  return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
 }
 
 function exists(path: string): boolean {

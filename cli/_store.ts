@@ -14,7 +14,7 @@
  *   shown as exited with an unknown status; the next `ps`/`rm` repairs its state.
  * @module
  */
-import { join } from "node:path";
+import { join } from "./_path.ts";
 import type { StorePaths } from "./_paths.ts";
 import { checkName, generateName, newId, shortId } from "./_names.ts";
 import { CliError } from "./_errors.ts";
@@ -57,6 +57,11 @@ export interface ContainerConfig {
   memory: number | null;
   cpus: number | null;
   pidsLimit: number | null;
+  /**
+   * Whether the container gets a cgroup (pause, unpause and stats need one). Absent in
+   * configs written before the field existed: true.
+   */
+  cgroup?: boolean;
   network: "none" | "host" | "bridge";
   ports: PortConfig[];
   capAdd: string[];
@@ -75,6 +80,11 @@ export interface ContainerState {
   status: "created" | "running" | "exited" | "removing";
   /** Host PID of the container's first process, while running. */
   pid: number | null;
+  /**
+   * That process's start time (/proc/PID/stat, clock ticks since boot): with the PID, it
+   * names the process for good, so a recycled PID is never taken for the container's.
+   */
+  pidStartTime?: number | null;
   /** PID of the process that owns it (monitor or foreground CLI), while running. */
   monitorPid: number | null;
   startedAt: string | null;

@@ -5,7 +5,7 @@
  * relative, or swapped in meanwhile) can lead the copy out of the container.
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "./_path.ts";
 import {
   FileType,
   mkdirat,
@@ -51,7 +51,7 @@ async function openRoot(
   let fd: OwnedFd;
   if ((c.status === "running" || c.status === "paused") && c.state.pid) {
     fd = open(`/proc/${c.state.pid}/root`, { flags });
-    if (!pidBelongs(c.state.pid, c.config.id)) {
+    if (!pidBelongs(c.state.pid, c)) {
       fd.close();
       throw new CliError(
         `Container ${c.config.name} stopped while copying; try again`,

@@ -24,7 +24,7 @@ export async function execCommand(ctx: Context): Promise<number> {
     );
   }
   const pid = c.state.pid;
-  if (!pidBelongs(pid, c.config.id)) {
+  if (!pidBelongs(pid, c)) {
     throw new CliError(`Container ${ref} is not running (its process is gone)`);
   }
   const env: Record<string, string> = { ...c.config.env };
@@ -45,7 +45,7 @@ export async function execCommand(ctx: Context): Promise<number> {
   const { exec, SandboxSetupError } = await import("denobox/sandbox");
   // as confined as the container's own command: same capabilities and seccomp filter
   const { containerHardening } = await import("./_runtime.ts");
-  const hardening = await containerHardening(c.config);
+  const hardening = await containerHardening(c.config, ctx.paths.run);
   const size = tty ? terminalSize() : null;
   let sb;
   try {

@@ -3,7 +3,7 @@
  * `export`, `commit`, `build`, `tag`, `rmi`, and the image half of `system prune`.
  * @module
  */
-import { join } from "node:path";
+import { join } from "./_path.ts";
 import type { Context } from "./_commands.ts";
 import type { StorePaths } from "./_paths.ts";
 import { type ContainerInfo, Store } from "./_store.ts";

@@ -2,7 +2,7 @@
  * `logs [-f] [--tail N] [-t]`.
  * @module
  */
-import { join } from "node:path";
+import { join } from "./_path.ts";
 import type { Context } from "./_commands.ts";
 import { Store } from "./_store.ts";
 import { type LogEntry, parseLog } from "./_log.ts";

@@ -13,7 +13,7 @@ import {
 } from "./_format.ts";
 import { shortId } from "./_names.ts";
 import { CliError } from "./_errors.ts";
-import { join } from "node:path";
+import { join } from "./_path.ts";
 
 function portsText(c: ContainerInfo): string {
   return c.config.ports.map((p) =>

@@ -8,6 +8,7 @@ import { CliError } from "./_errors.ts";
 import { exitStatusOf } from "./_format.ts";
 import {
   killAll,
+  noCgroupError,
   openCgroup,
   parseSignal,
   signalContainer,
@@ -113,6 +114,7 @@ export function pauseCommand(ctx: Context): Promise<number> {
     if (c.status !== "running") {
       throw new CliError(`Cannot pause container ${ref}: it is not running`);
     }
+    if (c.config.cgroup === false) throw noCgroupError("pause", ref);
     const cg = await openCgroup(c);
     if (!cg) {
       throw new CliError(`Cannot pause container ${ref}: its cgroup is gone`);

@@ -7,7 +7,7 @@ import { type ContainerInfo, Store } from "./_store.ts";
 import { humanSize, table } from "./_format.ts";
 import { shortId } from "./_names.ts";
 import { CliError } from "./_errors.ts";
-import { openCgroup } from "./_ops.ts";
+import { containerPids, openCgroup } from "./_ops.ts";
 
 interface Sample {
   c: ContainerInfo;
@@ -24,7 +24,8 @@ async function sample(list: readonly ContainerInfo[]): Promise<Sample[]> {
   const { stats } = await import("denobox/cgroup");
   const out: Sample[] = [];
   for (const c of list) {
-    const cg = c.status === "running" || c.status === "paused"
+    const cg = (c.status === "running" || c.status === "paused") &&
+        c.config.cgroup !== false
       ? await openCgroup(c)
       : null;
     let s = null;
@@ -96,15 +97,20 @@ export async function statsCommand(ctx: Context): Promise<number> {
           "BLOCK I/O",
           "PIDS",
         ],
-        rs.map((r) => [
-          shortId(r.id),
-          r.name,
-          `${r.cpuPercent.toFixed(2)}%`,
-          `${humanSize(r.memoryUsage)} / ${humanSize(r.memoryLimit)}`,
-          `${r.memoryPercent.toFixed(2)}%`,
-          `${humanSize(r.blockRead)} / ${humanSize(r.blockWrite)}`,
-          String(r.pids),
-        ]),
+        rs.map((r, i) =>
+          list[i]!.config.cgroup === false
+            // no cgroup (foreground --rm without limits): no figures to show
+            ? [shortId(r.id), r.name, "--", "-- / --", "--", "-- / --", "--"]
+            : [
+              shortId(r.id),
+              r.name,
+              `${r.cpuPercent.toFixed(2)}%`,
+              `${humanSize(r.memoryUsage)} / ${humanSize(r.memoryLimit)}`,
+              `${r.memoryPercent.toFixed(2)}%`,
+              `${humanSize(r.blockRead)} / ${humanSize(r.blockWrite)}`,
+              String(r.pids),
+            ]
+        ),
       ));
     }
     if (once) return 0;
@@ -140,14 +146,10 @@ export async function topCommand(ctx: Context): Promise<number> {
   if (c.status !== "running" && c.status !== "paused") {
     throw new CliError(`Container ${ctx.args[0]} is not running`);
   }
-  const cg = await openCgroup(c);
-  if (!cg) {
-    throw new CliError(
-      `Container ${ctx.args[0]} has no cgroup (it is stopping)`,
-    );
+  const pids = (await containerPids(c)).sort((a, b) => a - b);
+  if (pids.length === 0) {
+    throw new CliError(`Container ${ctx.args[0]} is not running`);
   }
-  const { processes } = await import("denobox/cgroup");
-  const pids = processes(cg).sort((a, b) => a - b);
   console.log(table(
     ["UID", "PID", "PPID", "STAT", "TIME", "CMD"],
     pids.map(procInfo).filter((r): r is string[] => r !== null),

@@ -23,6 +23,7 @@ export {
   type IdMap,
   type MountSpec,
   type NamespaceSetting,
+  type OverlayRootfs,
   spawn,
   type SpawnOptions,
   type Stdio,

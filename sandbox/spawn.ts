@@ -69,6 +69,28 @@ export type MountSpec =
   | { type: "mqueue"; target: string }
   | { type: "devpts"; target: string };
 
+/**
+ * An overlayfs root mounted inside the sandbox's own mount namespace (never on the host), so
+ * it also works rootless (kernel 5.11+): read-only `lower` layers and, for a writable root, an
+ * `upper` and a `work` directory on the same filesystem (the container's changes land in
+ * `upper`). The paths may not hold `,`, `:` or `\`.
+ */
+export interface OverlayRootfs {
+  overlay: {
+    /** Read-only layers, top first (overlayfs's lowerdir order). */
+    lower: readonly string[];
+    /** Where changes go; absent (with `work`): a read-only root. */
+    upper?: string;
+    /** overlayfs's work directory: empty, on the same filesystem as `upper`. */
+    work?: string;
+    /**
+     * overlayfs's `userxattr` option (whiteouts as `user.overlay.*` xattrs), needed inside a
+     * user namespace. Default: true exactly when the sandbox has a user namespace.
+     */
+    userxattr?: boolean;
+  };
+}
+
 /** Options of `spawn()`. */
 export interface SpawnOptions {
   /** The command: argv[0] absolute, or looked up in the PATH of `env` (or a default PATH). */
@@ -77,8 +99,11 @@ export interface SpawnOptions {
   env?: Readonly<Record<string, string>>;
   /** Working directory inside the sandbox (default "/"). */
   cwd?: string;
-  /** A host directory to use as the root; absent: a read-only view of the host's system dirs. */
-  rootfs?: string;
+  /**
+   * A host directory to use as the root, or an overlay of host directories mounted inside the
+   * sandbox (`OverlayRootfs`); absent: a read-only view of the host's system dirs.
+   */
+  rootfs?: string | OverlayRootfs;
   /** Mount the rootfs read-only. */
   readOnly?: boolean;
   /** Hostname inside (default "sandbox" with a new UTS namespace). */
@@ -262,7 +287,8 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     throw new TypeError("Invalid argv: the command is empty");
   }
   if (o.cwd !== undefined) checkPath(o.cwd, "cwd");
-  if (o.rootfs !== undefined) checkPath(o.rootfs, "rootfs");
+  if (typeof o.rootfs === "object" && o.rootfs !== null) checkOverlay(o.rootfs);
+  else if (o.rootfs !== undefined) checkPath(o.rootfs, "rootfs");
   for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) {
     checkPath(p, "path");
   }
@@ -296,7 +322,12 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     );
   }
   const userNew = isNew("user");
-  const viaClone = joined.length === 0;
+  // clone() creates the new namespaces and the child joins the others right after: the
+  // command then runs under the init of a pid namespace made by clone. Not possible when the
+  // user namespace is joined (namespaces made by clone would belong to the caller's one) or
+  // new while others are joined (joining needs privileges over their owner, which a process
+  // in a fresh user namespace lacks): then the child joins, and unshares the new ones.
+  const viaClone = !joined.includes("user") && !(userNew && joined.length > 0);
   const pidUnshared = !viaClone && isNew("pid");
   const pidJoined = joined.includes("pid");
   const useInit = pidUnshared || pidJoined || (o.init ?? isNew("pid"));
@@ -353,7 +384,11 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
         expect: 0,
       });
     }
-    if (!viaClone) {
+    if (viaClone) {
+      for (const x of nsFds) {
+        p.setns(x.fd, NAMESPACE_FLAGS[x.name], { label: `setns(${x.name})` });
+      }
+    } else {
       const user = nsFds.find((x) => x.name === "user");
       if (user) {
         p.setns(user.fd, CloneFlag.CLONE_NEWUSER, { label: "setns(user)" });
@@ -556,51 +591,166 @@ function parentMapWriter(
   gidMap: readonly IdMap[],
   root: boolean,
 ): SetupHook {
-  return async ({ pid }) => {
-    if (root) {
-      await Deno.writeTextFile(`/proc/${pid}/uid_map`, mapText(uidMap));
-      await Deno.writeTextFile(`/proc/${pid}/gid_map`, mapText(gidMap));
-      return;
-    }
-    for (
-      const [tool, m] of [["newuidmap", uidMap], ["newgidmap", gidMap]] as const
-    ) {
-      const args = [
-        String(pid),
-        ...m.flatMap((
-          x,
-        ) => [String(x.inside), String(x.outside), String(x.count)]),
-      ];
-      let out: Deno.CommandOutput;
-      try {
-        out = await new Deno.Command(tool, {
-          args,
-          stdout: "null",
-          stderr: "piped",
-        }).output();
-      } catch (e) {
-        throw new SandboxSetupError({
-          step: `${tool}(${pid})`,
-          errno: 2,
-          hint:
-            `multi-range id maps need ${tool} (Debian package uidmap) and /etc/subuid, /etc/subgid entries: ${
-              (e as Error).message
-            }`,
-        });
-      }
-      if (!out.success) {
-        throw new SandboxSetupError({
-          step: `${tool}(${pid})`,
-          errno: 1,
-          hint: new TextDecoder().decode(out.stderr).trim() ||
-            "check /etc/subuid and /etc/subgid",
-        });
-      }
-    }
+  return ({ pid }) => {
+    if (!root) return newIdMaps(pid, uidMap, gidMap);
+    // two tiny writes: synchronous, the child waits on them anyway
+    Deno.writeTextFileSync(`/proc/${pid}/uid_map`, mapText(uidMap));
+    Deno.writeTextFileSync(`/proc/${pid}/gid_map`, mapText(gidMap));
+    return undefined;
   };
 }
 
+/** Has newuidmap/newgidmap (setuid, checking /etc/subuid and /etc/subgid) write the maps. */
+async function newIdMaps(
+  pid: number,
+  uidMap: readonly IdMap[],
+  gidMap: readonly IdMap[],
+): Promise<void> {
+  for (
+    const [tool, m] of [["newuidmap", uidMap], ["newgidmap", gidMap]] as const
+  ) {
+    const args = [
+      String(pid),
+      ...m.flatMap((
+        x,
+      ) => [String(x.inside), String(x.outside), String(x.count)]),
+    ];
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command(setuidTool(tool), {
+        args,
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+    } catch (e) {
+      throw new SandboxSetupError({
+        step: `${tool}(${pid})`,
+        errno: 2,
+        hint:
+          `multi-range id maps need ${tool} (Debian package uidmap) and /etc/subuid, /etc/subgid entries: ${
+            (e as Error).message
+          }`,
+      });
+    }
+    if (!out.success) {
+      throw new SandboxSetupError({
+        step: `${tool}(${pid})`,
+        errno: 1,
+        hint: new TextDecoder().decode(out.stderr).trim() ||
+          "check /etc/subuid and /etc/subgid",
+      });
+    }
+  }
+}
+
+/**
+ * Where a setuid helper (newuidmap) is: on our PATH, else in the system directories (a caller
+ * with a cleared environment has no PATH).
+ */
+function setuidTool(name: string): string {
+  const path = Deno.env.get("PATH") ?? "";
+  const dirs = [...path.split(":"), "/usr/bin", "/usr/sbin", "/bin", "/sbin"];
+  for (const d of dirs.filter((d) => d.startsWith("/"))) {
+    if (isFile(`${d}/${name}`)) return `${d}/${name}`;
+  }
+  return name;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+}
+
 const STAGING = ["/tmp", "/mnt", "/media", "/run", "/srv", "/opt", "/boot"];
+
+/** A host directory to mount the new root over (in our mount namespace) that hides no bind source. */
+function stagingDir(o: SpawnOptions): string {
+  const sources = (o.mounts ?? []).flatMap((m) =>
+    m.type === "bind" ? [m.source] : []
+  );
+  const under = (dir: string, path: string) =>
+    path === dir || path.startsWith(dir + "/");
+  const R = STAGING.find((d) =>
+    !sources.some((src) => under(d, src) || under(src, d)) && isHostDir(d)
+  );
+  if (!R) {
+    throw new TypeError(
+      "Cannot stage the new root: every staging directory holds a bind source",
+    );
+  }
+  return R;
+}
+
+function overlayDirs(r: OverlayRootfs): string[] {
+  const { lower, upper, work } = r.overlay;
+  return [...lower, ...(upper ? [upper] : []), ...(work ? [work] : [])];
+}
+
+/** Checks an overlay root's shape before anything runs (TypeError/RangeError). */
+function checkOverlay(r: OverlayRootfs): void {
+  const ov = r.overlay;
+  if (
+    typeof ov !== "object" || ov === null || !Array.isArray(ov.lower) ||
+    ov.lower.length === 0
+  ) {
+    throw new TypeError(
+      "Invalid overlay rootfs: lower must be a non-empty array of directories",
+    );
+  }
+  if ((ov.upper === undefined) !== (ov.work === undefined)) {
+    throw new TypeError(
+      "Invalid overlay rootfs: upper and work go together (or neither, read-only)",
+    );
+  }
+  for (const d of overlayDirs(r)) {
+    checkPath(d, "overlay directory");
+    if (/[,:\\]/.test(d)) {
+      throw new TypeError(
+        `Invalid overlay directory: holds ',', ':' or '\\': ${q(d)}`,
+      );
+    }
+  }
+  const len = overlayData(r, true).length;
+  if (len > 4000) {
+    throw new RangeError(
+      `Invalid overlay rootfs: ${len} bytes of mount data (the limit is one page)`,
+    );
+  }
+}
+
+function overlayData(r: OverlayRootfs, userxattr: boolean): string {
+  const { lower, upper, work } = r.overlay;
+  return [
+    `lowerdir=${lower.join(":")}`,
+    ...(upper && work ? [`upperdir=${upper}`, `workdir=${work}`] : []),
+    ...(userxattr ? ["userxattr"] : []),
+  ].join(",");
+}
+
+function mustBeDir(d: string): void {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(d).isDirectory;
+  } catch (e) {
+    throw new SandboxSetupError({
+      step: `rootfs(${q(d)})`,
+      errno: (e as { code?: string }).code === "EACCES" ? 13 : 2,
+      path: d,
+      hint: "an overlay layer must be an existing directory",
+    });
+  }
+  if (!isDir) {
+    throw new SandboxSetupError({
+      step: `rootfs(${q(d)})`,
+      errno: 20,
+      path: d,
+      hint: "an overlay layer must be a directory",
+    });
+  }
+}
 
 function isHostDir(d: string): boolean {
   try {
@@ -653,7 +803,22 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
   });
   let R: string;
   const devNodesByMknod = cx.root && !cx.userNs;
-  if (o.rootfs !== undefined) {
+  if (typeof o.rootfs === "object") {
+    const ov = o.rootfs.overlay;
+    for (const d of overlayDirs(o.rootfs)) mustBeDir(d);
+    R = stagingDir(o);
+    const data = overlayData(o.rootfs, ov.userxattr ?? cx.userNs);
+    p.mount("overlay", R, {
+      type: "overlay",
+      data,
+      label: `mount("overlay", ${q(ov.lower[0]!)}${
+        ov.upper ? ", " + q(ov.upper) : ""
+      })`,
+      path: ov.upper ?? ov.lower[0]!,
+    });
+    p.mkdir(`${R}/proc`, 0o555, { mayFail: true });
+    p.mkdir(`${R}/dev`, 0o755, { mayFail: true });
+  } else if (o.rootfs !== undefined) {
     let isDir = false;
     try {
       isDir = Deno.statSync(o.rootfs).isDirectory;
@@ -683,21 +848,7 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
     p.mkdir(`${R}/dev`, 0o755, { mayFail: true });
   } else {
     // a fresh tmpfs over a host directory that hides none of the bind sources
-    const sources = (o.mounts ?? []).flatMap((m) =>
-      m.type === "bind" ? [m.source] : []
-    );
-    const under = (dir: string, path: string) =>
-      path === dir || path.startsWith(dir + "/");
-    R = STAGING.find((d) =>
-      !sources.some((src) =>
-        under(d, src) || under(src, d)
-      ) && isHostDir(d)
-    ) ?? "";
-    if (!R) {
-      throw new TypeError(
-        "Cannot stage the host view: every staging directory holds a bind source",
-      );
-    }
+    R = stagingDir(o);
     p.mount("tmpfs", R, {
       type: "tmpfs",
       flags: MS_NOSUID | MS_NODEV,
@@ -850,8 +1001,10 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
       label: 'mount("/", "remount,ro")',
     });
   } else if (o.readOnly) {
+    // an overlay is our own mount: no locked flags to keep
+    const keep = typeof o.rootfs === "string" ? mountFlagsOf(o.rootfs) : 0;
     p.mount(null, R, {
-      flags: MS_REMOUNT | MS_BIND | MS_RDONLY | mountFlagsOf(o.rootfs),
+      flags: MS_REMOUNT | MS_BIND | MS_RDONLY | keep,
       label: 'mount("/", "remount,ro")',
     });
   }
@@ -862,18 +1015,33 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
   p.umount(".", { detach: true, label: "umount2(old root)" });
   p.chdir("/");
 
+  // Masks: one empty read-only tmpfs, bound over every directory known to be there (a bind
+  // costs less than a new superblock, here and at teardown); /dev/null over the files
+  let maskDir: string | null = null;
   for (const path of o.maskedPaths ?? DEFAULT_MASKED_PATHS) {
     const kind = kindInside(path, o);
-    if (kind === "dir" || kind === "unknown") {
+    if (kind === "dir" && maskDir !== null) {
+      p.mount(maskDir, path, {
+        flags: MS_BIND,
+        label: `mount(${q(path)}, "mask")`,
+      });
+    } else if (kind === "dir" || kind === "unknown") {
+      // a known directory must be masked (later binds take this tmpfs as their source)
       p.mount("tmpfs", path, {
         type: "tmpfs",
         flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-        data: "size=0",
-        mayFail: true,
+        data: "size=0,mode=0555",
+        label: `mount(${q(path)}, "mask")`,
+        mayFail: kind === "unknown",
       });
+      if (kind === "dir") maskDir = path;
     }
     if (kind === "file" || kind === "unknown") {
-      p.mount("/dev/null", path, { flags: MS_BIND, mayFail: true });
+      p.mount("/dev/null", path, {
+        flags: MS_BIND,
+        label: `mount(${q(path)}, "mask")`,
+        mayFail: kind === "unknown",
+      });
     }
   }
   for (const path of o.readonlyPaths ?? DEFAULT_READONLY_PATHS) {
@@ -901,36 +1069,67 @@ function kindInside(
 ): "file" | "dir" | "absent" | "unknown" {
   const under = (dir: string) => path === dir || path.startsWith(dir + "/");
   const mounted = (o.mounts ?? []).filter((m) => under(m.target));
-  const stat = (host: string): "file" | "dir" | "absent" => {
-    try {
-      return Deno.statSync(host).isDirectory ? "dir" : "file";
-    } catch {
-      return "absent";
-    }
-  };
   const last = mounted[mounted.length - 1];
   if (last) {
     if (last.type === "proc" && last.target === "/proc") {
-      return stat(path);
+      return kernelKind(path);
     }
-    if (last.type === "sysfs" && last.target === "/sys") return stat(path);
+    if (last.type === "sysfs" && last.target === "/sys") {
+      return kernelKind(path);
+    }
     if (last.type === "bind") {
-      return stat(last.source + path.slice(last.target.length));
+      return statKind(last.source + path.slice(last.target.length));
     }
     return "unknown";
   }
-  if (under("/proc")) return stat(path);
-  if (under("/sys") || under("/dev")) return "unknown";
-  if (o.rootfs !== undefined) return stat(join(o.rootfs, path));
+  if (under("/proc")) return kernelKind(path);
+  if (under("/dev")) return "unknown";
+  // without a sysfs mount, /sys is the rootfs's own directory (the host view has none)
+  if (typeof o.rootfs === "string") return statKind(join(o.rootfs, path));
+  if (typeof o.rootfs === "object") {
+    // the top-most layer holding the path decides (whiteouts aside)
+    const { upper, lower } = o.rootfs.overlay;
+    for (const d of [...(upper ? [upper] : []), ...lower]) {
+      const k = statKind(join(d, path));
+      if (k !== "absent") return k;
+    }
+    return "absent";
+  }
+  if (under("/sys")) return "absent";
   // the host view holds a subset of the host's paths: absent there is absent inside
-  return stat(path) === "absent" ? "absent" : "unknown";
+  return statKind(path) === "absent" ? "absent" : "unknown";
+}
+
+function statKind(host: string): "file" | "dir" | "absent" {
+  try {
+    return Deno.statSync(host).isDirectory ? "dir" : "file";
+  } catch {
+    return "absent";
+  }
+}
+
+const kernelKinds = new Map<string, "file" | "dir" | "absent">();
+
+/**
+ * What a /proc or /sys path is: the sandbox's procfs and sysfs come from this kernel, so the
+ * host's tell, and they do not change while we run (cached: spawn judges the same few paths
+ * each time).
+ */
+function kernelKind(path: string): "file" | "dir" | "absent" {
+  let k = kernelKinds.get(path);
+  if (k === undefined) kernelKinds.set(path, k = statKind(path));
+  return k;
 }
 
 /** The locked flags of a path inside the sandbox: /proc and /sys are ours, others the rootfs's. */
-function roFlagsInside(path: string, rootfs: string | undefined): number {
+function roFlagsInside(
+  path: string,
+  rootfs: SpawnOptions["rootfs"],
+): number {
   if (
     path === "/proc" || path.startsWith("/proc/") || path.startsWith("/sys")
   ) return MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (typeof rootfs === "object") return 0;
   try {
     return mountFlagsOf(rootfs === undefined ? path : join(rootfs, path));
   } catch {

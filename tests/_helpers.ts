@@ -109,6 +109,7 @@ export const TEST_PACKAGES: readonly string[] = [
   "python3-seccomp",
   "tmux",
   "util-linux",
+  "uidmap",
 ];
 
 async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {

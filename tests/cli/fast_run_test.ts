@@ -1,0 +1,301 @@
+// The fast path of `run --rm` in the foreground: no cgroup unless a limit (or --cgroups enabled)
+// asks for one, while another shell still sees, lists, inspects and kills the container; the
+// compiled seccomp filter cached on disk is the one the compiler makes; and the CLI's own path
+// helpers agree with node:path (the CLI avoids node:path for its start-up cost).
+import * as nodePath from "node:path";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  IS_ROOT,
+  REPO,
+} from "../_helpers.ts";
+import {
+  basename,
+  dirname,
+  isAbsolute,
+  join,
+  normalize,
+  resolve,
+} from "../../cli/_path.ts";
+import { defaultHardening } from "denobox/sandbox";
+
+const DENOBOX = nodePath.join(REPO, "denobox");
+
+async function cli(root: string, args: string[]) {
+  const out = await new Deno.Command(DENOBOX, {
+    args: ["--root", root, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null>): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const v = await fn();
+    if (v !== null) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+Deno.test("cli path helpers agree with node:path", () => {
+  const cases = [
+    "",
+    "/",
+    "//",
+    "a",
+    "a/",
+    "/a",
+    "/a/",
+    "/a//",
+    "a/b/../c",
+    "/a/b/../../..",
+    "../x",
+    "./a/./b//c/",
+    "a/..",
+    "/a/b/c/..",
+    "///a//b",
+  ];
+  for (const a of cases) {
+    assertEquals(normalize(a), nodePath.normalize(a), `normalize(${a})`);
+    assertEquals(basename(a), nodePath.basename(a), `basename(${a})`);
+    assertEquals(isAbsolute(a), nodePath.isAbsolute(a), `isAbsolute(${a})`);
+    if (!a.startsWith("//")) {
+      assertEquals(dirname(a), nodePath.dirname(a), `dirname(${a})`);
+    }
+    for (const b of cases) {
+      assertEquals(join(a, b), nodePath.join(a, b), `join(${a}, ${b})`);
+      assertEquals(
+        resolve("/cwd/x", a, b),
+        nodePath.resolve("/cwd/x", a, b),
+        `resolve(/cwd/x, ${a}, ${b})`,
+      );
+      assertEquals(
+        resolve(a, b),
+        nodePath.resolve(a, b),
+        `resolve(${a}, ${b})`,
+      );
+    }
+  }
+});
+
+/** Starts `run --rm ARGS... /bin/sleep 300` in the foreground; returns it and its host PID. */
+async function foreground(root: string, name: string, args: string[]) {
+  const child = new Deno.Command(DENOBOX, {
+    args: [
+      "--root",
+      root,
+      "run",
+      "--rm",
+      "--name",
+      name,
+      ...args,
+      "/bin/sleep",
+      "300",
+    ],
+    stdout: "null",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  const pid = await until(`${name} to run`, async () => {
+    const r = await cli(root, ["inspect", "--format", "{{.State.Pid}}", name]);
+    const n = Number(r.stdout.trim());
+    return r.code === 0 && n > 0 ? n : null;
+  });
+  return { child, pid };
+}
+
+Deno.test({
+  name:
+    "[root] run --rm in the foreground: no cgroup without limits, one with them",
+  ignore: !IS_ROOT,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "denobox-fast-" });
+    const children: Deno.ChildProcess[] = [];
+    try {
+      // seen from the host (inside, a cgroup namespace shows "/" either way)
+      for (
+        const [name, args, want] of [
+          ["plain", [], false],
+          ["limited", ["--pids-limit", "50"], true],
+          ["forced", ["--cgroups", "enabled"], true],
+        ] as const
+      ) {
+        const { child, pid } = await foreground(root, name, [...args]);
+        children.push(child);
+        const groups = Deno.readTextFileSync(`/proc/${pid}/cgroup`);
+        assertEquals(
+          /\/denobox\/ctr-[0-9a-f]{32}/.test(groups),
+          want,
+          `${name}: ${groups}`,
+        );
+        const k = await cli(root, ["kill", name]);
+        assertEquals(k.code, 0, `${name}: ${k.stderr}`);
+        assertEquals((await child.status).code, 137);
+      }
+
+      const conflict = await cli(root, [
+        "run",
+        "--rm",
+        "--cgroups",
+        "disabled",
+        "-m",
+        "64m",
+        "/bin/true",
+      ]);
+      assertEquals(conflict.code, 125);
+      assertMatch(conflict.stderr, /--cgroups disabled/);
+
+      const bad = await cli(root, [
+        "run",
+        "--rm",
+        "--cgroups",
+        "maybe",
+        "/bin/true",
+      ]);
+      assertEquals(bad.code, 125);
+      assertMatch(bad.stderr, /--cgroups/);
+
+      // nothing left: --rm removed every record
+      assertEquals((await cli(root, ["ps", "-aq"])).stdout.trim(), "");
+    } finally {
+      for (const c of children) {
+        try {
+          c.kill("SIGKILL");
+        } catch { /* exited */ }
+        await c.status;
+      }
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "[root] a cgroup-less --rm container is seen, listed and killed from another shell",
+  ignore: !IS_ROOT,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "denobox-fast-" });
+    const fg = new Deno.Command(DENOBOX, {
+      args: [
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--name",
+        "quick",
+        "/bin/sh",
+        "-c",
+        "sleep 300 & wait",
+      ],
+      stdout: "null",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    try {
+      await until("ps to list it", async () => {
+        const ps = await cli(root, ["ps", "--format", "json"]);
+        return ps.stdout.includes('"quick"') ? true : null;
+      });
+      const inspect = JSON.parse(
+        (await cli(root, ["inspect", "quick"])).stdout,
+      );
+      const info = Array.isArray(inspect) ? inspect[0] : inspect;
+      assertEquals(JSON.stringify(info).includes("/denobox/ctr-"), false);
+
+      // top finds its processes through its PID namespace: the shell and its sleep
+      const top = await cli(root, ["top", "quick"]);
+      assertEquals(top.code, 0, top.stderr);
+      assertMatch(top.stdout, /sleep 300/);
+
+      const stats = await cli(root, ["stats", "--no-stream", "quick"]);
+      assertEquals(stats.code, 0, stats.stderr);
+      assertMatch(stats.stdout, /quick\s+--/);
+
+      const pause = await cli(root, ["pause", "quick"]);
+      assert(pause.code !== 0);
+      assertMatch(pause.stderr, /without a cgroup.*--cgroups enabled/);
+
+      const kill = await cli(root, ["kill", "quick"]);
+      assertEquals(kill.code, 0, kill.stderr);
+      const status = await fg.status;
+      assertEquals(status.code, 137);
+      assertEquals((await cli(root, ["ps", "-aq"])).stdout.trim(), "");
+    } finally {
+      try {
+        fg.kill("SIGKILL");
+      } catch { /* exited */ }
+      await fg.stderr.cancel().catch(() => {});
+      await fg.status.catch(() => {});
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "[root] the cached seccomp filter is the compiler's own, reused and keyed by capabilities",
+  ignore: !IS_ROOT,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "denobox-fast-" });
+    try {
+      const dir = nodePath.join(root, "run", "seccomp");
+      const files = () => {
+        try {
+          return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+        } catch {
+          return [];
+        }
+      };
+      const r1 = await cli(root, ["run", "--rm", "/bin/true"]);
+      assertEquals(r1.code, 0, r1.stderr);
+      const first = files();
+      assertEquals(first.length, 1);
+      const data = Deno.readFileSync(nodePath.join(dir, first[0]!));
+      const bpf = data.slice(data.indexOf(0) + 1);
+      const expected = defaultHardening({ capAdd: [], capDrop: [] }).seccomp;
+      assert(expected instanceof Uint8Array);
+      assertEquals(bpf, expected);
+
+      // the same settings reuse the file; other capabilities get their own
+      const r2 = await cli(root, ["run", "--rm", "/bin/true"]);
+      assertEquals(r2.code, 0, r2.stderr);
+      assertEquals(files(), first);
+      const r3 = await cli(root, [
+        "run",
+        "--rm",
+        "--cap-add",
+        "SYS_PTRACE",
+        "/bin/true",
+      ]);
+      assertEquals(r3.code, 0, r3.stderr);
+      assertEquals(files().length, 2);
+
+      // a damaged file is never used as a filter: it is recompiled (and the command runs)
+      Deno.writeFileSync(
+        nodePath.join(dir, first[0]!),
+        data.slice(0, data.length - 3),
+      );
+      const r4 = await cli(root, [
+        "run",
+        "--rm",
+        "/bin/sh",
+        "-c",
+        "grep Seccomp: /proc/self/status",
+      ]);
+      assertEquals(r4.code, 0, r4.stderr);
+      assertMatch(r4.stdout, /Seccomp:\s+2/);
+      assertEquals(Deno.readFileSync(nodePath.join(dir, first[0]!)), data);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
