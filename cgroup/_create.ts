@@ -5,7 +5,14 @@
  */
 import { SyscallError } from "denobox/libc";
 import type { Driver } from "./_driver.ts";
-import { exists, mkdir, readOptional, readText, writeText } from "./_fs.ts";
+import {
+  exists,
+  mkdir,
+  readOptional,
+  readText,
+  toSyscallError,
+  writeText,
+} from "./_fs.ts";
 import { dirOf, type HierarchyInfo, type LayoutInfo } from "./_layout.ts";
 import { isWithin, parseControllerList, parsePids } from "./_parse.ts";
 import { V1_USED, type V1Controller, V1Driver } from "./_v1.ts";
@@ -69,6 +76,39 @@ function usedControllers(h: HierarchyInfo): V1Controller[] {
   return V1_USED.filter((c) => h.mount.controllers.includes(c));
 }
 
+/** The controllers a caller may name in `Cgroup.create`'s `controllers` option. */
+export const CONTROLLER_NAMES = [...V1_USED, "io"] as const;
+
+/** A controller name of `Cgroup.create`'s `controllers` option. */
+export type ControllerName = typeof CONTROLLER_NAMES[number];
+
+/**
+ * Checks a `controllers` option and returns the v1 controllers it names ("io" is v1's
+ * "blkio"), or null for "all" (the option absent). A `RangeError` before anything is made.
+ */
+export function checkControllers(
+  list: readonly string[] | undefined,
+): V1Controller[] | null {
+  if (list === undefined) return null;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new RangeError(
+      "Invalid controllers: expected a non-empty array of controller names",
+    );
+  }
+  const out = new Set<V1Controller>();
+  for (const c of list) {
+    if (!(CONTROLLER_NAMES as readonly string[]).includes(c)) {
+      throw new RangeError(
+        `Invalid controller: ${JSON.stringify(c)} (expected one of ${
+          CONTROLLER_NAMES.join(", ")
+        })`,
+      );
+    }
+    out.add(c === "io" ? "blkio" : c as V1Controller);
+  }
+  return [...out];
+}
+
 function withHint(e: unknown, codes: string[], hint: string): unknown {
   if (
     e instanceof SyscallError && codes.includes(e.code) && e.hint === undefined
@@ -116,9 +156,12 @@ function createV1(
   info: LayoutInfo,
   name: string,
   parent: string | undefined,
+  wanted: readonly V1Controller[] | null,
 ): V1Driver {
   const rel = v1ParentPath(info, parent);
-  const hierarchies = info.v1.filter((h) => usedControllers(h).length > 0);
+  const hierarchies = info.v1.filter((h) =>
+    usedControllers(h).some((c) => wanted === null || wanted.includes(c))
+  );
   // Never below a group this process already sits in (other than the root): that group
   // belongs to whoever put us there (a supervisor, a systemd unit).
   for (const h of hierarchies) {
@@ -144,8 +187,11 @@ function createV1(
     const cpuset = h.mount.controllers.includes("cpuset");
     const dir = `${base}/${name}`;
     try {
-      ensureV1Parent(h, base, cpuset);
-      mkdir(dir, false);
+      // The parent usually exists: one mkdir then; the walk from the root only when not.
+      if (!mkdirUnlessNoParent(dir)) {
+        ensureV1Parent(h, base, cpuset);
+        mkdir(dir, false);
+      }
     } catch (e) {
       throw withHint(
         e,
@@ -329,15 +375,86 @@ function openV2(info: LayoutInfo, pathOrName: string): V2Driver {
   return new V2Driver(dir);
 }
 
+/** mkdir(2) of a new group; false (nothing made) when its parent does not exist. */
+function mkdirUnlessNoParent(dir: string): boolean {
+  try {
+    Deno.mkdirSync(dir, { mode: 0o755 });
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw toSyscallError(e, "mkdir", dir);
+  }
+}
+
 /** Makes the directories of a new group; on failure nothing is left behind. */
 export function createGroup(
   info: LayoutInfo,
   name: string,
   parent: string | undefined,
+  wanted: readonly V1Controller[] | null = null,
 ): Driver {
   return info.version === 1
-    ? createV1(info, name, parent)
+    ? createV1(info, name, parent, wanted)
     : createV2(info, name, parent);
+}
+
+/**
+ * Makes a group inside an existing group's directories, without reading the machine's
+ * layout again: v1 in the parent's hierarchies that hold a `wanted` controller (all when
+ * null), v2 in its one directory (with the wanted controllers enabled for children where it
+ * offers them). On failure nothing is left behind.
+ */
+export function createChild(
+  parent: Driver,
+  name: string,
+  wanted: readonly V1Controller[] | null,
+): Driver {
+  if (parent instanceof V2Driver) {
+    try {
+      enableControllers(parent.dir, V2_WANTED);
+    } catch (e) {
+      throw withHint(
+        e,
+        ["EACCES", "EPERM"],
+        `cannot write ${parent.dir}: ${DELEGATION_HINT}`,
+      );
+    }
+    mkdir(`${parent.dir}/${name}`, false);
+    return new V2Driver(`${parent.dir}/${name}`);
+  }
+  if (!(parent instanceof V1Driver)) {
+    throw new TypeError("Invalid cgroup parent: not a v1 or v2 group");
+  }
+  const pdirs = parent.dirs;
+  const keep = (c: V1Controller) =>
+    pdirs[c] !== undefined &&
+    (wanted === null || wanted.some((w) => pdirs[w] === pdirs[c]));
+  using stack = new DisposableStack();
+  const made = new Map<string, string>();
+  const dirs: Partial<Record<V1Controller, string>> = {};
+  for (const c of V1_USED) {
+    if (!keep(c)) continue;
+    const base = pdirs[c]!;
+    let dir = made.get(base);
+    if (dir === undefined) {
+      dir = `${base}/${name}`;
+      mkdir(dir, false);
+      const d = dir;
+      stack.defer(() => removeTree(d));
+      made.set(base, dir);
+      if (pdirs.cpuset === base) fillCpuset(dir);
+    }
+    dirs[c] = dir;
+  }
+  if (made.size === 0) {
+    throw new RangeError(
+      `Invalid controllers: the parent group ${
+        parent.paths[0]
+      } is in none of the hierarchies of ${wanted?.join(", ")}`,
+    );
+  }
+  stack.move();
+  return new V1Driver(dirs);
 }
 
 /** A driver over an existing group, by name (in the default parent) or path. */

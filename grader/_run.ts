@@ -7,10 +7,12 @@
 import { Cgroup, setMemoryLimit, stats } from "denobox/cgroup";
 import { type Hardening, spawn } from "denobox/sandbox";
 import {
+  At,
   open,
   OpenFlag,
   type OwnedFd,
   type SignalName,
+  statxat,
   SyscallError,
 } from "denobox/libc";
 import type { GradePlan } from "./_options.ts";
@@ -71,7 +73,7 @@ export function failedResult(message: string): GradeResult {
     sysTime: 0,
     wallTime: 0,
     memoryPeak: 0,
-    maxRss: null,
+    maxRss: 0,
     oomKilled: false,
     outputTruncated: false,
     stdout: null,
@@ -81,19 +83,6 @@ export function failedResult(message: string): GradeResult {
     voluntarySwitches: null,
     involuntarySwitches: null,
   };
-}
-
-/**
- * getrusage's maxrss of the sandbox, or null when it may be this process's own: the kernel
- * records the RSS high-water mark of the address space a process leaves at execve, and the
- * sandbox's first process leaves a clone of ours. A figure above our own high-water mark can
- * only be the program's.
- */
-function trustedMaxRss(kib: number): number | null {
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(
-    Deno.readTextFileSync("/proc/self/status"),
-  );
-  return m !== null && kib > Number(m[1]) ? kib : null;
 }
 
 /**
@@ -111,23 +100,15 @@ function splitCpu(
 }
 
 /**
- * The directories of the run's cgroup the program joins: on v1 only the hierarchies that limit
- * or measure it (memory, pids, cpuacct), since every join is a migration the kernel pays for;
- * on v2 the one directory.
+ * The controllers of a run's cgroup (and the pool's): on v1 only the hierarchies that limit or
+ * measure a run are used, since each is a directory to make, a migration at the join and a
+ * directory to remove.
  */
-function joinedDirs(cg: Cgroup): string[] {
-  if (cg.version === 2) return [...cg.paths];
-  const wanted = ["memory.limit_in_bytes", "pids.max", "cpuacct.usage"];
-  return cg.paths.filter((dir) => wanted.some((f) => exists(`${dir}/${f}`)));
-}
+export const RUN_CONTROLLERS = ["memory", "pids", "cpuacct"] as const;
 
+/** Whether `path` exists (statx; no exception for the usual answer, "no"). */
 function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return statxat(At.AT_FDCWD, path) !== null;
 }
 
 let swapAccounting = true;
@@ -149,14 +130,7 @@ function setMemoryNoSwap(cg: Cgroup, bytes: number): void {
 const errText = (e: unknown) => e instanceof Error ? e.message : String(e);
 
 function leftoverDirs(paths: readonly string[]): string[] {
-  const left: string[] = [];
-  for (const dir of paths) {
-    try {
-      Deno.statSync(dir);
-      left.push(`cgroup ${dir} is still there`);
-    } catch { /* gone, as it should be */ }
-  }
-  return left;
+  return paths.filter(exists).map((dir) => `cgroup ${dir} is still there`);
 }
 
 /** Runs `plan` in `slot`; never throws: a failure of the grader is an `XX` result. */
@@ -202,7 +176,8 @@ async function runInside(
 ): Promise<GradeResult> {
   // The run's cgroup: fresh, so no charge or counter of an earlier run is in it.
   const cg = Cgroup.create(slot.name, {
-    parent: slot.parent.paths[0]!,
+    parent: slot.parent,
+    controllers: RUN_CONTROLLERS,
     limits: { pids: plan.processLimit },
   });
   setCgroup(cg);
@@ -235,8 +210,9 @@ async function runInside(
   const cpuBackstop = plan.timeLimit === null
     ? undefined
     : Math.ceil(plan.timeLimit + plan.extraTime) + 1;
+  // `false` must reach spawn() as is: there, an absent filter means the default one.
   const seccomp = plan.seccomp === false
-    ? undefined
+    ? false
     : plan.seccomp ?? slot.hardening.seccomp;
 
   // Wall time starts before the sandbox is made, so it never misses a moment of the program
@@ -303,8 +279,8 @@ async function runInside(
       : "pipe",
     stdout: "pipe",
     stderr: "pipe",
-    cgroup: { paths: joinedDirs(cg) },
-    ...(seccomp === undefined ? {} : { seccomp }),
+    cgroup: cg,
+    seccomp,
     capabilities: {
       bounding: 0n,
       effective: 0n,
@@ -430,7 +406,7 @@ async function runInside(
     ...splitCpu(cpuTime, st.cpu.user, st.cpu.system),
     wallTime: round3(wallTime),
     memoryPeak: st.memory.peak,
-    maxRss: trustedMaxRss(status.rusage.maxRss),
+    maxRss: status.rusage.maxRss,
     oomKilled: oomKills > 0,
     outputTruncated: outCap.truncated || errCap.truncated,
     stdout: outCap.bytes(),

@@ -8,8 +8,9 @@ import type { GradeOptions, GradeResult } from "./types.ts";
 /**
  * Runs one program under grader limits and returns its verdict and figures.
  *
- * The program runs in a fresh sandbox: new mount, pid, ipc, uts, cgroup and network
- * namespaces (no network), a read-only root (the host's, or `rootfs`), a fresh size-limited
+ * The program runs in a fresh sandbox: new mount, pid, ipc, uts and cgroup namespaces, an
+ * empty network namespace (no network: the default filter allows AF_UNIX sockets only, so a
+ * pool can let the runs of a slot share one), a read-only root (the host's, or `rootfs`), a fresh size-limited
  * tmpfs as its work directory (`/box`) and `/tmp`, no capabilities, no_new_privs, an
  * unprivileged uid, and its own cgroup for memory, processes and CPU accounting. CPU time is
  * the whole cgroup's (every process and thread), polled more often as the limit nears and

@@ -33,7 +33,7 @@ export function formatMeta(result: GradeResult): string {
   if (result.status !== "XX" || result.wallTime > 0) {
     put("time", ms(result.cpuTime));
     put("time-wall", ms(result.wallTime));
-    if (result.maxRss !== null) put("max-rss", result.maxRss);
+    put("max-rss", result.maxRss);
     if (result.voluntarySwitches !== null) {
       put("csw-voluntary", result.voluntarySwitches);
     }

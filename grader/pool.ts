@@ -3,10 +3,16 @@
  * @module
  */
 import { Cgroup } from "denobox/cgroup";
-import { defaultHardening, type Hardening } from "denobox/sandbox";
+import {
+  DEFAULT_SECCOMP_PROFILE,
+  defaultHardening,
+  type Hardening,
+  type SeccompProfile,
+  type SeccompSyscallRule,
+} from "denobox/sandbox";
 import { open, type OwnedFd, setns, unshare } from "denobox/libc";
 import { planGrade } from "./_options.ts";
-import { failedResult, runPlan, type Slot } from "./_run.ts";
+import { failedResult, RUN_CONTROLLERS, runPlan, type Slot } from "./_run.ts";
 import type { GradeOptions, GradeResult } from "./types.ts";
 
 /** Options of `new GraderPool()`. */
@@ -19,11 +25,13 @@ export interface GraderPoolOptions {
    */
   uidBase?: number;
   /**
-   * Keep one empty network namespace per slot and let every run of that slot join it, instead
-   * of making (and tearing down, which the kernel serializes) one per run. Runs of one slot
-   * never overlap, and sockets die with their processes, so nothing passes from run to run.
-   * Default false: spawn() does not yet clone a new pid namespace while joining a network
-   * namespace (the command would be PID 1 and /proc the host's), so this stays off until it does.
+   * Keep one empty network namespace per slot (loopback only, down) and let every run of that
+   * slot join it, instead of making (and tearing down, which the kernel serializes) one per
+   * run. Runs of one slot never overlap, a run holds no capability, and the pool's seccomp
+   * filter lets it create AF_UNIX sockets only, which die with their processes: so a run can
+   * change nothing in the namespace, not even its per-namespace counters (a failed IP send
+   * counts in /proc/net/snmp, which is why IP sockets are refused). A run with its own
+   * `seccomp` option gets a fresh namespace. Default true.
    */
   reuseNetworkNamespace?: boolean;
 }
@@ -70,6 +78,37 @@ async function sweepStale(poolDir: string): Promise<void> {
       await Cgroup.open(`${parent}/${e.name}`).destroy();
     } catch { /* another process swept it first */ }
   }
+}
+
+/** AF_UNIX, the one socket family a run may create. */
+const AF_UNIX = 1;
+
+/**
+ * The pool's seccomp profile: denobox's default, with `socket()` allowed for AF_UNIX only. A
+ * box has no network anyway (its loopback is down or alone), and an IP socket could still
+ * bump a per-namespace counter that the next run of a shared namespace would read.
+ */
+function graderSeccompProfile(): SeccompProfile {
+  const rules: SeccompSyscallRule[] = [];
+  let found = false;
+  for (const r of DEFAULT_SECCOMP_PROFILE.syscalls ?? []) {
+    const names = r.names ?? (r.name === undefined ? [] : [r.name]);
+    if (!names.includes("socket")) {
+      rules.push(r);
+      continue;
+    }
+    found = true;
+    const others = names.filter((n) => n !== "socket");
+    if (others.length > 0) rules.push({ ...r, names: others });
+    rules.push({
+      ...r,
+      names: ["socket"],
+      comment: "sockets: AF_UNIX only (a grader's box has no network)",
+      args: [{ index: 0, value: AF_UNIX, op: "SCMP_CMP_EQ" }],
+    });
+  }
+  if (!found) throw new Error("The default seccomp profile has no socket rule");
+  return { ...DEFAULT_SECCOMP_PROFILE, syscalls: rules };
 }
 
 /** An empty network namespace (loopback only, down), as an fd. */
@@ -156,7 +195,7 @@ export class GraderPool implements AsyncDisposable {
     }
     this.concurrency = c;
     this.#uidBase = base;
-    this.#reuseNetns = options.reuseNetworkNamespace ?? false;
+    this.#reuseNetns = options.reuseNetworkNamespace ?? true;
     for (let i = 0; i < c; i++) this.#free.push(i);
   }
 
@@ -164,7 +203,7 @@ export class GraderPool implements AsyncDisposable {
     const name = `grader-${Deno.pid}-${startTime(Deno.pid)}-${
       crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16)
     }`;
-    const cgroup = Cgroup.create(name);
+    const cgroup = Cgroup.create(name, { controllers: RUN_CONTROLLERS });
     let watchdog: Deno.ChildProcess;
     try {
       await sweepStale(cgroup.paths[0]!);
@@ -182,7 +221,10 @@ export class GraderPool implements AsyncDisposable {
     }
     watchdog.unref();
     // No capabilities at all: the program runs as an unprivileged uid.
-    const hardening = defaultHardening({ capDrop: ["ALL"] });
+    const hardening = defaultHardening({
+      capDrop: ["ALL"],
+      seccomp: graderSeccompProfile(),
+    });
     return {
       cgroup,
       hardening,
@@ -237,7 +279,8 @@ export class GraderPool implements AsyncDisposable {
     const index = await this.#acquire();
     try {
       let netns: OwnedFd | null = null;
-      if (this.#reuseNetns) {
+      // Only a run under the pool's own filter may share (see reuseNetworkNamespace).
+      if (this.#reuseNetns && plan.seccomp === null) {
         netns = this.#netns.get(index) ?? null;
         if (netns === null) {
           netns = emptyNetns();

@@ -101,7 +101,11 @@ export interface GradeOptions {
   stderr?: OutputTarget;
   /** Host directories visible inside the box. */
   dirs?: readonly DirBinding[];
-  /** A classic BPF seccomp program to install; `false` for none. Default: the project's default filter when available. */
+  /**
+   * A classic BPF seccomp program to install; `false` for none. Default: denobox's default
+   * filter with sockets limited to AF_UNIX. A run with its own filter (or none) gets a network
+   * namespace of its own instead of its slot's shared one.
+   */
   seccomp?: Uint8Array | false;
   /** Aborting kills the run; it then ends as `XX` ("Aborted"). */
   signal?: AbortSignal;
@@ -131,8 +135,12 @@ export interface GradeResult {
   wallTime: number;
   /** Peak memory of the run's cgroup (RSS, page cache, tmpfs pages, kernel memory). */
   memoryPeak: number;
-  /** Largest resident set of one process, in KiB (getrusage), or null when unknown. */
-  maxRss: number | null;
+  /**
+   * Largest resident set of the program's processes, in KiB (getrusage of the command and the
+   * children it waited for, as the sandbox's init reports it; isolate's `max-rss`). 0 for `XX`
+   * when nothing ran.
+   */
+  maxRss: number;
   /** True when the cgroup's OOM killer killed a process of the run. */
   oomKilled: boolean;
   /** True when stdout or stderr went past the output limit and was cut at it. */

@@ -525,3 +525,69 @@ Deno.test({
     assertMatch(r.stdout, /no delegation: run as root/);
   },
 });
+
+Deno.test(`${TAG} create with controllers and a Cgroup parent: only the hierarchies needed, children inside`, async () => {
+  const layout = detectCgroups();
+  const name = `sel-${crypto.randomUUID().slice(0, 8)}`;
+  // A bad name is refused before any directory exists.
+  assertThrows(
+    () => Cgroup.create(name, { controllers: ["memory", "nope" as "pids"] }),
+    RangeError,
+  );
+  assertThrows(() => Cgroup.create(name, { controllers: [] }), RangeError);
+  const all = Cgroup.create();
+  await all.destroy();
+  const parents = all.paths.map((p) => dirname(p));
+  assertEquals(
+    parents.flatMap((p) => anyDirLeft([join(p, name)])),
+    [],
+    "made before the RangeError",
+  );
+
+  const controllers = ["memory", "pids"] as const;
+  const pool = Cgroup.create(name, { controllers });
+  try {
+    if (VERSION === 1) {
+      // One directory per hierarchy holding memory or pids, and nowhere else.
+      const wanted = layout.v1.filter((h) =>
+        h.controllers.some((c) =>
+          (controllers as readonly string[]).includes(c)
+        )
+      ).map((h) => `${h.mountPoint}/denobox/${name}`).sort();
+      assertEquals([...pool.paths].sort(), wanted);
+      assert(pool.paths.length < all.paths.length, `${all.paths}`);
+    } else {
+      assertEquals(pool.paths.length, 1);
+    }
+    // A child made inside the pool's directories, with a limit, in the memory hierarchy only.
+    const child = Cgroup.create("run-1", {
+      parent: pool,
+      controllers: ["memory"],
+      limits: { memory: "32m" },
+    });
+    const memDir = VERSION === 1
+      ? pool.paths.find((p) => p.includes("/memory/"))!
+      : pool.paths[0]!;
+    assertEquals(child.paths, [`${memDir}/run-1`]);
+    setMemoryLimit(child, "48m");
+    assertEquals(stats(child).memory.current >= 0, true);
+    const limitFile = VERSION === 1 ? "memory.limit_in_bytes" : "memory.max";
+    assertEquals(readFile(`${child.paths[0]}/${limitFile}`), String(48 * MiB));
+    // Without controllers, a child is in every hierarchy of its parent; a process in it
+    // counts there, and destroy removes it.
+    const helper = await ensureCgHelper();
+    const kid = Cgroup.create("run-2", { parent: pool });
+    assertEquals(kid.paths, pool.paths.map((p) => `${p}/run-2`));
+    const run = await runInGroup(kid, [helper, "sleepers", "1"], {
+      stdout: "null",
+    });
+    await waitFor(() => memberCount(kid) === 2, "2 processes");
+    await kid.destroy();
+    assertEquals((await run.status).signal, "SIGKILL");
+    await child.destroy();
+    assertEquals(anyDirLeft([...child.paths, ...kid.paths]), []);
+  } finally {
+    await pool.destroy();
+  }
+  assertEquals(anyDirLeft(pool.paths), []);
+});

@@ -543,3 +543,88 @@ Deno.test({
     assert(out.message.startsWith("Cannot prepare the grader:"), out.message);
   },
 });
+
+Deno.test({
+  name:
+    `${TAG} grade: runs of a slot share one empty network namespace and can leave nothing in it`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const files = [{
+      path: "netprobe",
+      source: await fixture("netprobe"),
+      mode: 0o755,
+    }];
+    const leaveJob = { argv: ["./netprobe", "leave"], files };
+    const lookJob = { argv: ["./netprobe", "look"], files };
+    const host = Deno.readLinkSync("/proc/self/ns/net");
+    await withPool(async (pool) => {
+      const leave = await pool.grade(leaveJob);
+      assertEquals(leave.status, "OK", explain(leave));
+      const [ns1, ...tried] = text(leave.stdout).trim().split("\n");
+      // IP, IPv6, netlink and packet sockets are refused, as is all of the default filter (a failed IP send alone would count
+      // in the namespace's /proc/net/snmp); an abstract AF_UNIX listener is allowed, held on
+      // by a daemonized grandchild.
+      assertEquals(tried, [
+        "socket(2): Operation not permitted",
+        "socket(10): Operation not permitted",
+        "socket(16): Operation not permitted",
+        "socket(17): Operation not permitted",
+        "keyctl: Operation not permitted",
+        "unix listener: ok",
+      ]);
+      const look = await pool.grade(lookJob);
+      assertEquals(look.status, "OK", explain(look));
+      const [ns2, ...found] = text(look.stdout).trim().split("\n");
+      // The same namespace (so the reuse is real), not the host's, and nothing of run 1 in it.
+      assertEquals(ns2, ns1);
+      assert(ns1 !== host && /^net:\[\d+\]$/.test(ns1!), ns1);
+      assertEquals(found, [
+        "connect: Connection refused",
+        "listed: 0",
+        "OutNoRoutes: 0 OutRequests: 0",
+        "lo counters: 0",
+      ]);
+      // A run with its own filter (here none) gets a namespace of its own, used once.
+      const own = await pool.grade({ ...leaveJob, seccomp: false });
+      assertEquals(own.status, "OK", explain(own));
+      const [ns3, ...ownTried] = text(own.stdout).trim().split("\n");
+      assert(ns3 !== ns1 && ns3 !== host, `${ns3} ${ns1}`);
+      assertEquals(ownTried, [
+        "socket(2): ok",
+        "socket(10): ok",
+        "socket(16): ok",
+        "socket(17): Operation not permitted", // CAP_NET_RAW, which no run holds
+        "keyctl: ok",
+        "unix listener: ok",
+      ]);
+      const again = await pool.grade(lookJob);
+      assertEquals(text(again.stdout).trim().split("\n"), [ns1, ...found]);
+    }, 1);
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: maxRss is the program's own (64 MiB touched: at least 64 MiB; /bin/true: a few MiB)`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const touch = await fixture("touch64");
+    await withPool(async (pool) => {
+      const big = await pool.grade({
+        argv: ["./touch64"],
+        files: [{ path: "touch64", source: touch, mode: 0o755 }],
+        memoryLimit: "256m",
+      });
+      assertEquals(big.status, "OK", explain(big));
+      assert(big.maxRss >= 64 * 1024, explain(big));
+      assert(big.maxRss < 128 * 1024, explain(big));
+      assert(
+        formatMeta(big).includes(`max-rss:${big.maxRss}\n`),
+        formatMeta(big),
+      );
+      const small = await pool.grade({ argv: ["/bin/true"] });
+      assertEquals(small.status, "OK", explain(small));
+      assert(small.maxRss > 0 && small.maxRss < 8 * 1024, explain(small));
+    });
+  },
+});

@@ -75,7 +75,7 @@ Deno.test("formatMeta of an internal error that never ran has status and message
       status: "XX",
       message: "boom",
       wallTime: 0,
-      maxRss: null,
+      maxRss: 0,
       exitCode: null,
     }),
     "status:XX\nmessage:boom\n",
