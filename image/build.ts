@@ -5,6 +5,7 @@
  * @module
  */
 import { join, posix, relative, resolve } from "node:path";
+import { ids } from "denobox/libc";
 import { spawn } from "denobox/sandbox";
 import { extendImage, storeLayer } from "./commit.ts";
 import type { ConfigChanges } from "./commit.ts";
@@ -213,7 +214,11 @@ async function runStep(
   const dir = options.workDir
     ? join(options.workDir, `run-${crypto.randomUUID().slice(0, 8)}`)
     : store.tempPath("run");
-  await using rootfs = await mountRootfs(image, dir);
+  // The step writes WORKDIR and reads /etc/passwd through the merged view on the host, so
+  // rootless it uses a private copy rather than an overlay only the sandbox can see.
+  await using rootfs = await mountRootfs(image, dir, {
+    mode: ids().euid === 0 ? "overlay" : "copy",
+  });
   const cfg = image.config.config ?? {};
   const cwd = cfg.WorkingDir || "/";
   {

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { lgetxattr, llistxattr } from "denobox/libc";
+import type { IdMapEntry, IdMapping } from "./apply.ts";
 import { TarWriter, type TarWriterEntry } from "./tar.ts";
 
 /** A record of a tree's metadata, to find later what changed (see `snapshotTree`). */
@@ -16,12 +17,20 @@ export interface DiffTarOptions {
   /**
    * Compare with this snapshot (a plain directory): only new or changed entries go in, and
    * paths that disappeared become whiteouts. Without it the directory is an overlayfs upper
-   * directory: everything in it is a change, 0/0 character devices are whiteouts and
-   * directories with the `overlay.opaque` xattr are opaque.
+   * directory: everything in it is a change, whiteouts are 0/0 character devices (what
+   * overlayfs makes, also rootless) or empty files with the `overlay.whiteout` xattr (the
+   * xattr form of kernel 6.7+), and directories with `overlay.opaque` = `y` are opaque
+   * (`trusted.` or, for a `userxattr` mount, `user.` xattrs).
    */
   base?: TreeSnapshot;
   /** Paths (relative, no leading slash) left out with everything below them. */
   exclude?: readonly string[];
+  /**
+   * The id maps the tree was written through (container id → host id, as for
+   * `applyLayer`): owners are recorded as the container saw them (host ids outside the map
+   * as 65534). Default: host ids as they are.
+   */
+  owners?: IdMapping;
 }
 
 const dec = new TextDecoder();
@@ -71,6 +80,22 @@ function opaque(path: string): boolean {
   return false;
 }
 
+function isWhiteout(path: string, info: Deno.FileInfo): boolean {
+  if (info.isCharDevice) return info.rdev === 0;
+  if (!info.isFile || info.size !== 0) return false;
+  return lgetxattr(path, "trusted.overlay.whiteout") !== null ||
+    lgetxattr(path, "user.overlay.whiteout") !== null;
+}
+
+function unmapId(map: readonly IdMapEntry[], hostId: number): number {
+  for (const m of map) {
+    if (hostId >= m.hostId && hostId < m.hostId + m.size) {
+      return m.containerId + (hostId - m.hostId);
+    }
+  }
+  return 65534;
+}
+
 function xattrsOf(path: string): Record<string, Uint8Array> | undefined {
   let out: Record<string, Uint8Array> | undefined;
   for (const name of llistxattr(path)) {
@@ -116,7 +141,7 @@ function* items(dir: string, options: DiffTarOptions): Generator<Item> {
       const info = Deno.lstatSync(path);
       seen?.add(r);
       if (base === undefined) {
-        if (info.isCharDevice && info.rdev === 0) {
+        if (isWhiteout(path, info)) {
           yield { rel: r, path, info, whiteout: true };
           continue;
         }
@@ -177,8 +202,12 @@ export async function* diffTar(
     const entry: TarWriterEntry = {
       name: rel,
       mode: (info.mode ?? 0) & 0o7777,
-      uid: info.uid ?? 0,
-      gid: info.gid ?? 0,
+      uid: options.owners
+        ? unmapId(options.owners.uidMap, info.uid ?? 0)
+        : info.uid ?? 0,
+      gid: options.owners
+        ? unmapId(options.owners.gidMap, info.gid ?? 0)
+        : info.gid ?? 0,
       mtimeMs: Math.floor(info.mtime?.getTime() ?? 0),
     };
     const x = xattrsOf(it.path);

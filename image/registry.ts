@@ -292,8 +292,10 @@ export class RegistryClient implements Disposable {
   }
 
   /**
-   * Downloads a blob into `file`, resuming with `Range` after a broken transfer (the bytes
-   * already in `file` are kept), until `size` bytes are there. The caller verifies the digest.
+   * Downloads a blob into `file`, resuming with `Range` from the bytes already in it (left by
+   * a broken transfer, in this process or an earlier one), until `size` bytes are there. A
+   * registry that ignores Range (200), refuses it (416) or answers another range makes it
+   * start over from byte 0. The caller verifies the digest.
    */
   async downloadBlob(
     repo: string,
@@ -305,16 +307,42 @@ export class RegistryClient implements Disposable {
     let lastError: unknown;
     for (let attempt = 0; attempt < retries; attempt++) {
       let have = await Deno.stat(file).then((s) => s.size, () => 0);
-      if (have >= desc.size && desc.size > 0) return;
+      if (have === desc.size && desc.size > 0) return;
+      if (have > desc.size) {
+        have = 0; // longer than the blob: not a prefix of it
+        await Deno.truncate(file, 0);
+      }
       const headers: Record<string, string> = {};
       if (have > 0) headers.range = `bytes=${have}-`;
       try {
         const res = await this.request("GET", repo, `blobs/${desc.digest}`, {
           headers,
         });
+        if (res.status === 416 && have > 0) {
+          await res.body?.cancel();
+          await Deno.truncate(file, 0);
+          lastError = new Error(
+            `Cannot resume blob ${desc.digest} at byte ${have}: 416`,
+          );
+          continue;
+        }
         if (res.status === 200 && have > 0) {
           have = 0; // no range support: start over
           await Deno.truncate(file, 0);
+        } else if (res.status === 206) {
+          const from = /^bytes (\d+)-/.exec(
+            res.headers.get("content-range") ?? "",
+          )?.[1];
+          if (Number(from) !== have) {
+            await res.body?.cancel();
+            await Deno.truncate(file, 0);
+            lastError = new Error(
+              `Cannot resume blob ${desc.digest}: asked for byte ${have}, got range ${
+                res.headers.get("content-range")
+              }`,
+            );
+            continue;
+          }
         } else if (!res.ok) {
           throw await errorOf(`download blob ${desc.digest}`, res);
         }
@@ -335,9 +363,7 @@ export class RegistryClient implements Disposable {
           `Cannot download blob ${desc.digest}: got ${have} of ${desc.size} bytes`,
         );
       } catch (e) {
-        if (e instanceof RegistryError && e.status !== 416 && e.status < 500) {
-          throw e;
-        }
+        if (e instanceof RegistryError && e.status < 500) throw e;
         lastError = e;
       }
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
@@ -526,19 +552,32 @@ export async function pull(
   for (const b of missing) progress.add(b.digest, b.size);
   try {
     await pool(missing, options.concurrency ?? 3, async (b) => {
-      const tmp = store.tempPath(`dl-${b.digest.slice(7, 19)}`);
-      try {
-        await client.downloadBlob(
+      // The bytes so far live in the store under the digest: a broken pull, even in a
+      // process that died, leaves them for the next one to resume from.
+      using part = await store.holdPartial(b.digest);
+      if (part === null) return progress.finish(b.digest);
+      const get = () =>
+        client.downloadBlob(
           r.repository,
           b,
-          tmp,
+          part.path,
           (n) => progress.advance(b.digest, n),
         );
-        await store.adoptBlobFile(tmp, b.digest);
-        progress.finish(b.digest);
-      } finally {
-        await Deno.remove(tmp).catch(() => {});
+      progress.advance(b.digest, part.size);
+      await get();
+      try {
+        await store.adoptBlobFile(part.path, b.digest);
+      } catch (e) {
+        await Deno.truncate(part.path, 0);
+        // Resumed from kept bytes that were bad: one full download more.
+        if (!(e instanceof DigestMismatchError) || part.size === 0) throw e;
+        await get();
+        await store.adoptBlobFile(part.path, b.digest).catch(async (e) => {
+          await Deno.remove(part.path).catch(() => {});
+          throw e;
+        });
       }
+      progress.finish(b.digest);
     });
   } finally {
     progress.close();

@@ -1,16 +1,22 @@
 /**
  * A container's root filesystem from an image: an overlayfs of the image's unpacked layers
- * with a writable upper directory (root), or a private copy of the layers (rootless fallback).
+ * with a writable upper directory, mounted here (root) or by the sandbox inside its own user
+ * and mount namespaces (rootless, kernel 5.11+), or a private copy of the layers (the rootless
+ * fallback where the kernel refuses overlayfs in a user namespace).
  * @module
  */
 import { join } from "node:path";
 import { ids, mount, SyscallError, umount } from "denobox/libc";
-import { applyLayer, type ApplyOptions } from "./apply.ts";
+import type { OverlayRootfs } from "denobox/sandbox";
+import { applyLayer, type ApplyOptions, type IdMapping } from "./apply.ts";
 import { diffTar, snapshotTree, type TreeSnapshot } from "./diff.ts";
 import type { StoredImage } from "./store.ts";
 
-/** How a rootfs is made. */
-export type RootfsMode = "overlay" | "copy";
+/**
+ * How a rootfs is made: `"overlay"` mounted here (root), `"sandbox"` an overlay the sandbox
+ * mounts itself in its own namespaces (rootless), `"copy"` a private flat copy.
+ */
+export type RootfsMode = "overlay" | "sandbox" | "copy";
 
 /** An overlay mount a sandbox can perform itself (inside its own user + mount namespace). */
 export interface OverlayMountSpec {
@@ -30,10 +36,20 @@ export interface OverlayMountSpec {
 
 /** A container root filesystem; disposing unmounts it and removes its directory. */
 export interface Rootfs extends AsyncDisposable {
-  /** The directory to use as the container's `/`. */
+  /**
+   * The directory to use as the container's `/`. In sandbox mode the merged view exists only
+   * inside a sandbox given `spawnRootfs`; `path` is then the upper directory (the changes).
+   */
   readonly path: string;
-  /** overlay (layers shared, changes in `upper`) or copy (a private flat copy). */
+  /** overlay or sandbox (layers shared, changes in `upper`), or copy (a private flat copy). */
   readonly mode: RootfsMode;
+  /**
+   * What to give `spawn()` as `rootfs`: `path`, or in sandbox mode the `OverlayRootfs` the
+   * sandbox mounts before pivot_root. (Optional so hand-made views for `commit` stay valid.)
+   */
+  readonly spawnRootfs?: string | OverlayRootfs;
+  /** Why `"auto"` chose copy mode for a rootless caller (the kernel's refusal); else null. */
+  readonly fallbackReason?: string | null;
   /** The image it was made from. */
   readonly image: StoredImage;
   /** The overlay's upper directory (the container's changes); null in copy mode. */
@@ -47,10 +63,11 @@ export interface Rootfs extends AsyncDisposable {
 /** Options of `mountRootfs`. */
 export interface MountRootfsOptions {
   /**
-   * `"overlay"`: mount overlayfs here (needs CAP_SYS_ADMIN: root). `"copy"`: unpack the layers
-   * into a private directory (works for anyone, costs the copy). `"auto"` (default): overlay
-   * as root, copy otherwise. Rootless users who want overlayfs can mount `overlaySpec()`
-   * inside a sandbox's own user + mount namespace (kernel 5.11+).
+   * `"overlay"`: mount overlayfs here (needs CAP_SYS_ADMIN: root). `"sandbox"`: prepare the
+   * overlay's directories and let the sandbox mount it (`spawnRootfs`; kernel 5.11+ when
+   * rootless). `"copy"`: unpack the layers into a private directory (works for anyone, costs
+   * the copy). `"auto"` (default): overlay as root; rootless, sandbox where
+   * `rootlessOverlaySupport()` says the kernel allows it, else copy (`fallbackReason` says why).
    */
   mode?: RootfsMode | "auto";
   /** Passed to layer unpacking (owners, devices, dropSetuid). */
@@ -106,10 +123,25 @@ export function overlaySpec(
   };
 }
 
+// overlayfs creates `work/work` with mode 000: a rootless owner must open it up to remove it.
 async function removeTree(path: string): Promise<void> {
-  await Deno.remove(path, { recursive: true }).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  });
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    if (!(e instanceof Deno.errors.PermissionDenied)) throw e;
+    openDirs(path);
+    await Deno.remove(path, { recursive: true });
+  }
+}
+
+function openDirs(dir: string): void {
+  try {
+    Deno.chmodSync(dir, 0o700);
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory) openDirs(join(dir, e.name));
+    }
+  } catch { /* not ours: the retried remove reports it */ }
 }
 
 function unmount(target: string): void {
@@ -128,19 +160,109 @@ function unmount(target: string): void {
   }
 }
 
+/** Whether a sandbox can mount overlayfs rootless here, and if not, why. */
+export interface RootlessOverlaySupport {
+  /** True when an unprivileged user namespace may mount an overlay with its upper in `dir`. */
+  supported: boolean;
+  /** What was found: the kernel release, or the probe's failure. */
+  reason: string;
+}
+
+const probed = new Map<string, Promise<RootlessOverlaySupport>>();
+
+function kernelAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+/**
+ * Finds out whether overlayfs can be mounted inside an unprivileged user namespace with its
+ * upper directory on `dir`'s filesystem: the kernel must be 5.11+ and a real probe (a sandbox
+ * that mounts an overlay of empty directories under `dir`, then fails its exec on purpose)
+ * must get past the mount. The answer is cached per filesystem for the process.
+ *
+ * @example Choose a rootfs mode
+ * ```ts ignore
+ * import { rootlessOverlaySupport } from "denobox/image";
+ * const s = await rootlessOverlaySupport(await Deno.makeTempDir());
+ * console.log(s.supported ? "overlay" : `copy: ${s.reason}`);
+ * ```
+ */
+export function rootlessOverlaySupport(
+  dir: string,
+): Promise<RootlessOverlaySupport> {
+  const key = String(Deno.statSync(dir).dev);
+  let p = probed.get(key);
+  if (!p) {
+    p = probeOverlay(dir);
+    probed.set(key, p);
+  }
+  return p;
+}
+
+async function probeOverlay(dir: string): Promise<RootlessOverlaySupport> {
+  const release = Deno.osRelease();
+  if (!kernelAtLeast(release, 5, 11)) {
+    return {
+      supported: false,
+      reason:
+        `kernel ${release} cannot mount overlayfs in a user namespace (needs 5.11+)`,
+    };
+  }
+  const { spawn, SandboxSetupError } = await import("denobox/sandbox");
+  const probe = join(dir, `.overlay-probe-${crypto.randomUUID().slice(0, 8)}`);
+  const [lower, upper, work] = ["lower", "upper", "work"].map((d) =>
+    join(probe, d)
+  ) as [string, string, string];
+  try {
+    for (const d of [probe, lower, upper, work]) await Deno.mkdir(d);
+    await using sb = await spawn({
+      argv: ["/.denobox-overlay-probe"],
+      rootfs: { overlay: { lower: [lower], upper, work, userxattr: true } },
+      namespaces: { user: true, net: false },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    });
+    await sb.status;
+    return { supported: true, reason: `kernel ${release}: the probe ran` };
+  } catch (e) {
+    // The exec fails by design: reaching it means the overlay was mounted.
+    if (e instanceof SandboxSetupError && e.step.startsWith("execve")) {
+      return {
+        supported: true,
+        reason: `kernel ${release}: the probe mounted`,
+      };
+    }
+    return {
+      supported: false,
+      reason: `overlayfs in a user namespace failed (kernel ${release}): ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+    };
+  } finally {
+    await removeTree(probe);
+  }
+}
+
 /**
  * Makes a root filesystem for a container from `image` in `containerDir` (created; must not
- * exist yet). In overlay mode the layers are unpacked once into the store and shared; the
- * container writes to `containerDir/upper`. In copy mode `containerDir/rootfs` is a private
- * unpacked copy, and a snapshot remembers it so `diff()` can find the changes. Disposing
- * unmounts, removes `containerDir` and releases the image for garbage collection.
+ * exist yet). In overlay and sandbox modes the layers are unpacked once into the store and
+ * shared; the container writes to `containerDir/upper`. In copy mode `containerDir/rootfs` is
+ * a private unpacked copy, and a snapshot remembers it so `diff()` can find the changes. Give
+ * `spawnRootfs` to `spawn()` (it is the overlay itself in sandbox mode). Disposing unmounts,
+ * removes `containerDir` and releases the image for garbage collection.
  *
- * @example Run something in an image's rootfs
+ * @example Run something in an image's rootfs, root or rootless
  * ```ts ignore
  * import { ImageStore, mountRootfs } from "denobox/image";
+ * import { spawn } from "denobox/sandbox";
  * const store = await ImageStore.open();
  * await using rootfs = await mountRootfs(await store.resolve("busybox:latest"), "/tmp/ctr1");
- * console.log(rootfs.path); // /tmp/ctr1/merged
+ * await using sb = await spawn({ argv: ["/bin/true"], rootfs: rootfs.spawnRootfs! });
+ * console.log(rootfs.mode, (await sb.status).code);
  * ```
  */
 export async function mountRootfs(
@@ -148,10 +270,24 @@ export async function mountRootfs(
   containerDir: string,
   options: MountRootfsOptions = {},
 ): Promise<Rootfs> {
-  const mode: RootfsMode = options.mode === undefined || options.mode === "auto"
-    ? (ids().euid === 0 ? "overlay" : "copy")
-    : options.mode;
+  const root = ids().euid === 0;
   const store = image.store;
+  let mode: RootfsMode;
+  let fallbackReason: string | null = null;
+  if (options.mode === undefined || options.mode === "auto") {
+    if (root) mode = "overlay";
+    else {
+      const s = await rootlessOverlaySupport(store.root);
+      mode = s.supported ? "sandbox" : "copy";
+      if (!s.supported) fallbackReason = s.reason;
+    }
+  } else mode = options.mode;
+  // Rootless, the layers and the upper are the caller's own files; in the container they
+  // belong to root (the sandbox maps uid 0 to the caller), and so they go in a commit.
+  const owners: IdMapping | undefined = root ? undefined : {
+    uidMap: [{ containerId: 0, hostId: ids().euid, size: 1 }],
+    gidMap: [{ containerId: 0, hostId: ids().egid, size: 1 }],
+  };
   await using stack = new AsyncDisposableStack();
   stack.use(await store.lease([image.digest]));
   await Deno.mkdir(containerDir, { mode: 0o700 }).catch((e) => {
@@ -165,30 +301,40 @@ export async function mountRootfs(
   });
   stack.defer(() => removeTree(containerDir));
   let path: string, upper: string | null = null;
+  let spawnRootfs: string | OverlayRootfs;
   let snapshot: TreeSnapshot | null = null;
-  if (mode === "overlay") {
+  if (mode === "overlay" || mode === "sandbox") {
     const layers = await store.unpackLayers(image, options.apply ?? {});
     upper = join(containerDir, "upper");
     const work = join(containerDir, "work");
-    path = join(containerDir, "merged");
-    for (const d of [upper, work, path]) await Deno.mkdir(d, { mode: 0o755 });
+    for (const d of [upper, work]) await Deno.mkdir(d, { mode: 0o755 });
     const lowers = layers.length > 0 ? layers : [join(containerDir, "empty")];
     if (layers.length === 0) await Deno.mkdir(lowers[0]!);
-    const spec = overlaySpec(lowers, upper, work);
-    try {
-      mount("overlay", path, { type: "overlay", data: spec.data });
-    } catch (e) {
-      if (e instanceof SyscallError && e.code === "EPERM") {
-        throw e.withHint(
-          'mounting overlayfs needs root here; use { mode: "copy" } or mount overlaySpec() inside a sandbox',
-        ).withContext(`rootfs ${containerDir}`);
+    const spec = overlaySpec(lowers, upper, work, { userxattr: !root });
+    if (mode === "sandbox") {
+      path = upper;
+      spawnRootfs = {
+        overlay: { lower: spec.lowerdir, upper, work, userxattr: !root },
+      };
+    } else {
+      path = join(containerDir, "merged");
+      await Deno.mkdir(path, { mode: 0o755 });
+      try {
+        mount("overlay", path, { type: "overlay", data: spec.data });
+      } catch (e) {
+        if (e instanceof SyscallError && e.code === "EPERM") {
+          throw e.withHint(
+            'mounting overlayfs here needs root; use { mode: "sandbox" } (the sandbox mounts it) or { mode: "copy" }',
+          ).withContext(`rootfs ${containerDir}`);
+        }
+        throw e instanceof SyscallError
+          ? e.withContext(`rootfs ${containerDir}`)
+          : e;
       }
-      throw e instanceof SyscallError
-        ? e.withContext(`rootfs ${containerDir}`)
-        : e;
+      const merged = path;
+      stack.defer(() => unmount(merged));
+      spawnRootfs = path;
     }
-    const merged = path;
-    stack.defer(() => unmount(merged));
   } else {
     path = join(containerDir, "rootfs");
     await Deno.mkdir(path, { mode: 0o755 });
@@ -199,17 +345,23 @@ export async function mountRootfs(
       });
     }
     snapshot = snapshotTree(path);
+    spawnRootfs = path;
   }
   const moved = stack.move();
   const rootDir = path, upperDir = upper, snap = snapshot;
+  const owned = owners ? { owners } : {};
   return {
     path: rootDir,
     mode,
+    spawnRootfs,
+    fallbackReason,
     image,
     upper: upperDir,
     dir: containerDir,
     diff: () =>
-      snap === null ? diffTar(upperDir!) : diffTar(rootDir, { base: snap }),
+      snap === null
+        ? diffTar(upperDir!, owned)
+        : diffTar(rootDir, { base: snap, ...owned }),
     async [Symbol.asyncDispose]() {
       await moved.disposeAsync();
     },

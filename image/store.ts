@@ -6,7 +6,9 @@
  * - `layers/<hex>/`: a layer unpacked for overlayfs, named by its DiffID (uncompressed digest);
  * - `refs.json`: `name:tag` → manifest digest;
  * - `leases/`: layers in use by mounted rootfs (kept by GC while the owner lives);
- * - `cache/`: the build step cache; `tmp/`: work in progress (same filesystem, for rename).
+ * - `cache/`: the build step cache; `tmp/`: work in progress (same filesystem, for rename);
+ *   `tmp/partial-<hex>`: the bytes so far of a blob download, kept across processes so the
+ *   next pull resumes it (verified when complete, removed by `gc()` once stale).
  *
  * Every write lands in `tmp/` first and is renamed into place, so a crash or a bad input never
  * leaves a half-written entry; blobs are verified on write and on use. Processes share the
@@ -88,6 +90,16 @@ export interface GcResult {
   layers: string[];
   /** Bytes freed (blobs only). */
   bytes: number;
+  /** Partial downloads removed (their digests): stale, or of blobs the store now holds. */
+  partials: string[];
+}
+
+/** A partial download held exclusively (see `ImageStore.holdPartial`). */
+export interface PartialDownload extends Disposable {
+  /** The file holding the bytes so far (append to it; `adoptBlobFile` when complete). */
+  readonly path: string;
+  /** Bytes already there when it was taken. */
+  readonly size: number;
 }
 
 const HEX = /^[a-f0-9]{64}$/;
@@ -269,6 +281,53 @@ export class ImageStore {
       };
     } finally {
       await Deno.remove(tmp).catch(() => {});
+    }
+  }
+
+  /** Where a download of `digest` keeps its bytes so far (whether or not it exists). */
+  partialPath(digest: string): string {
+    return join(this.root, "tmp", `partial-${digestHex(digest)}`);
+  }
+
+  /**
+   * Takes the partial download of `digest` for this caller alone (flock(2), waiting for
+   * another process or task that holds it), creating it empty if there is none. Returns null
+   * when the blob arrived meanwhile (another holder finished it).
+   */
+  async holdPartial(digest: string): Promise<PartialDownload | null> {
+    const path = this.partialPath(digest);
+    for (;;) {
+      if (await this.hasBlob(digest)) return null;
+      const file = await Deno.open(path, {
+        read: true,
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+      try {
+        await file.lock(true);
+        // The holder before us may have renamed it into blobs/ (or GC removed it): only the
+        // file still at `path` counts.
+        const mine = await file.stat();
+        const now = await Deno.lstat(path).catch(() => null);
+        if (now === null || now.ino !== mine.ino || now.dev !== mine.dev) {
+          file.close();
+          continue;
+        }
+        if (await this.hasBlob(digest)) {
+          await Deno.remove(path).catch(() => {});
+          file.close();
+          return null;
+        }
+      } catch (e) {
+        file.close();
+        throw e;
+      }
+      return {
+        path,
+        size: (await file.stat()).size,
+        [Symbol.dispose]: () => file.close(),
+      };
     }
   }
 
@@ -592,10 +651,13 @@ export class ImageStore {
 
   /**
    * Removes blobs and unpacked layers that no name, live lease or build-cache entry reaches
-   * (`keepCache: false` empties the build cache first). Holds the store lock exclusively
-   * (waits for writers to finish).
+   * (`keepCache: false` empties the build cache first), and partial downloads not touched
+   * for `partialMaxAgeMs` (default a day) or whose blob is already here. Holds the store
+   * lock exclusively (waits for writers to finish).
    */
-  async gc(options: { keepCache?: boolean } = {}): Promise<GcResult> {
+  async gc(
+    options: { keepCache?: boolean; partialMaxAgeMs?: number } = {},
+  ): Promise<GcResult> {
     using _ = await this.lock({ exclusive: true });
     if (options.keepCache === false) {
       await Deno.remove(join(this.root, "cache"), { recursive: true });
@@ -643,7 +705,20 @@ export class ImageStore {
         await markManifest(d).then(() => keep.add(d));
       }
     }
-    const result: GcResult = { blobs: [], layers: [], bytes: 0 };
+    const result: GcResult = { blobs: [], layers: [], bytes: 0, partials: [] };
+    const maxAge = options.partialMaxAgeMs ?? 24 * 3600 * 1000;
+    for await (const e of Deno.readDir(join(this.root, "tmp"))) {
+      const hex = /^partial-([a-f0-9]{64})$/.exec(e.name)?.[1];
+      if (hex === undefined) continue;
+      const path = join(this.root, "tmp", e.name);
+      const info = await Deno.lstat(path).catch(() => null);
+      if (info === null) continue;
+      const age = Date.now() - (info.mtime?.getTime() ?? 0);
+      if (age > maxAge || await this.hasBlob(`sha256:${hex}`)) {
+        await Deno.remove(path).catch(() => {});
+        result.partials.push(`sha256:${hex}`);
+      }
+    }
     for await (const e of Deno.readDir(join(this.root, "blobs", "sha256"))) {
       const d = `sha256:${e.name}`;
       if (keep.has(d)) continue;

@@ -264,3 +264,112 @@ Deno.test("registry: a broken download resumes with Range and still verifies", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+async function tmpNames(store: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(join(store, "tmp"))) names.push(e.name);
+  return names.sort();
+}
+
+Deno.test("registry: a pull broken in one process resumes in another from the kept partial; GC drops stale partials", async () => {
+  await using reg = await filled();
+  await using proxy = await startProxy(reg.addr, { breakBlobs: true });
+  const dir = await Deno.makeTempDir();
+  try {
+    const ref = `${proxy.addr}/busybox:latest`;
+    {
+      const store = await ImageStore.open(dir);
+      await assertRejects(() => pull(store, ref, { retries: 1 }));
+    }
+    const store = await ImageStore.open(dir);
+    const partials = new Map<string, number>();
+    for (const name of await tmpNames(dir)) {
+      const m = /^partial-([a-f0-9]{64})$/.exec(name);
+      if (m) {
+        partials.set(
+          `sha256:${m[1]}`,
+          (await Deno.stat(join(dir, "tmp", name))).size,
+        );
+      }
+    }
+    assert(partials.size > 0, "the broken pull kept its bytes");
+    const seen = proxy.log.length;
+    // A second process resumes: a fresh store and client, nothing shared but the directory.
+    const script = `
+      import { ImageStore, pull } from ${
+      JSON.stringify(new URL("../../image/mod.ts", import.meta.url).href)
+    };
+      const store = await ImageStore.open(${JSON.stringify(dir)});
+      const img = await pull(store, ${JSON.stringify(ref)});
+      console.log(JSON.stringify(img.manifest.layers));
+    `;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    assertEquals(out.code, 0, dec.decode(out.stderr));
+    const layers = JSON.parse(dec.decode(out.stdout)) as {
+      digest: string;
+      size: number;
+    }[];
+    const layer = layers[0]!;
+    const kept = partials.get(layer.digest);
+    assert(
+      kept !== undefined && kept > 0 && kept < layer.size,
+      `partial of the layer: ${kept} of ${layer.size}`,
+    );
+    const ranged = proxy.log.slice(seen).filter((r) =>
+      r.path.endsWith(`/blobs/${layer.digest}`) && r.method === "GET"
+    );
+    assertEquals(
+      ranged.map((r) => r.range),
+      [`bytes=${kept}-`],
+      "one request, from the partial's length",
+    );
+    const bytes = await store.blobBytes(layer.digest);
+    assertEquals(bytes.length, layer.size);
+    assertEquals(
+      await tmpNames(dir),
+      [],
+      "no partial left",
+    );
+
+    // A bad partial (wrong bytes) fails verification and is downloaded again whole.
+    await store.untag(ref);
+    await store.gc();
+    const part = store.partialPath(layer.digest);
+    await Deno.writeFile(part, new Uint8Array(kept!).fill(7));
+    const before = proxy.log.length;
+    await pull(store, ref);
+    assertEquals(
+      proxy.log.slice(before).filter((r) =>
+        r.path.endsWith(`/blobs/${layer.digest}`) && r.method === "GET"
+      ).map((r) => r.range),
+      [`bytes=${kept}-`, null],
+    );
+    assertEquals((await store.blobBytes(layer.digest)).length, layer.size);
+
+    // GC: stale partials and those of blobs the store holds go; a fresh one stays.
+    const stale = `sha256:${"a".repeat(64)}`,
+      fresh = `sha256:${"b".repeat(64)}`;
+    await Deno.writeFile(store.partialPath(stale), new Uint8Array(3));
+    const old = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await Deno.utime(store.partialPath(stale), old, old);
+    await Deno.writeFile(store.partialPath(fresh), new Uint8Array(3));
+    await Deno.writeFile(store.partialPath(layer.digest), new Uint8Array(3));
+    const gc = await store.gc();
+    assertEquals(gc.partials.sort(), [layer.digest, stale].sort());
+    assertEquals(
+      await tmpNames(dir),
+      [`partial-${"b".repeat(64)}`],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
