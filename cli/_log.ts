@@ -25,10 +25,17 @@ export class LogWriter implements AsyncDisposable {
   }
 
   /** Opens (appending to) `path`. */
-  static async open(path: string): Promise<LogWriter> {
-    return new LogWriter(
-      await Deno.open(path, { append: true, create: true, mode: 0o600 }),
-    );
+  static open(path: string): Promise<LogWriter> {
+    // a local file: opened synchronously (no trip to Deno's blocking pool on the start path)
+    try {
+      return Promise.resolve(
+        new LogWriter(
+          Deno.openSync(path, { append: true, create: true, mode: 0o600 }),
+        ),
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Records a chunk of `stream`'s output. Writes are serialised. */

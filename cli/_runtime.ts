@@ -175,6 +175,8 @@ export async function runAsOwner(
       cwd: config.workdir,
       ...(rootfs !== undefined ? { rootfs } : {}),
       readOnly: config.readOnly || rootfs === undefined,
+      // what spawn learns about the host (the default rootfs's layout), kept between runs
+      cacheDir: join(paths.run, "spawn"),
       hostname: config.hostname,
       namespaces: {
         user: paths.rootless,
@@ -233,7 +235,7 @@ export async function runAsOwner(
     }
     trace("spawned");
     stack.use(sandbox);
-    await Deno.remove(store.pausedMarker(id)).catch(() => {/* not paused */});
+    removeQuietly(store.pausedMarker(id));
     store.updateState(id, {
       status: "running",
       pid: sandbox.pid,
@@ -274,16 +276,16 @@ export async function runAsOwner(
         if (attach.stdin) forwardStdin(pty.writable);
       }
     } else {
-      if (sandbox.stdout) {
-        pumps.push(pump(sandbox.stdout, async (c) => {
-          await log.write("stdout", c);
-          if (attach.foreground) await writeAll(Deno.stdout, c);
-        }));
-      }
-      if (sandbox.stderr) {
-        pumps.push(pump(sandbox.stderr, async (c) => {
-          await log.write("stderr", c);
-          if (attach.foreground) await writeAll(Deno.stderr, c);
+      // read chunk by chunk, without Web streams (their first use costs a few ms)
+      for (
+        const [name, out] of [["stdout", Deno.stdout], [
+          "stderr",
+          Deno.stderr,
+        ]] as const
+      ) {
+        pumps.push(pumpPipe(sandbox, name, async (c) => {
+          await log.write(name, c);
+          if (attach.foreground) await writeAll(out, c);
         }));
       }
       if (sandbox.stdin) {
@@ -356,7 +358,7 @@ export async function runAsOwner(
       failure = new CliError(msg, Exit.FAILED, { cause: e });
     }
   } finally {
-    await Deno.remove(store.pausedMarker(id)).catch(() => {/* not paused */});
+    removeQuietly(store.pausedMarker(id));
     if (config.autoRemove) {
       try {
         store.removeRecord(id);
@@ -469,6 +471,13 @@ function fnv64(bytes: Uint8Array): string {
   return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
 }
 
+/** Removes a file if it is there (a marker: one unlink, no trip to the blocking pool). */
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch { /* not there */ }
+}
+
 function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
@@ -494,6 +503,16 @@ async function pump(
   try {
     for await (const chunk of stream) await sink(chunk);
   } catch { /* the other side closed (EIO on a pty whose child exited) */ }
+}
+
+async function pumpPipe(
+  sandbox: import("denobox/sandbox").Sandbox,
+  stream: "stdout" | "stderr",
+  sink: (chunk: Uint8Array) => Promise<void>,
+): Promise<void> {
+  try {
+    for (let c; (c = await sandbox.read(stream)) !== null;) await sink(c);
+  } catch { /* closed */ }
 }
 
 async function writeAll(

@@ -4,7 +4,9 @@
  * caller's working tree. The host's layout (merged-/usr symlinks, which /lib* exist) is read
  * once per process.
  */
+import { mountFlagsOf } from "denobox/libc";
 import type { Program } from "./program.ts";
+import { mark } from "./_trace.ts";
 
 type RoBind = (
   p: Program,
@@ -12,15 +14,26 @@ type RoBind = (
   target: string,
   hostPath: string,
   recursive?: boolean,
+  /** The host path's mount flags to keep (default: read with statfs). */
+  flags?: number,
 ) => void;
 
 interface Entry {
   name: string;
   kind: "dir" | "symlink" | "file";
   target?: string;
+  /** For a bound dir or file: the mount flags of the host path (kept on the ro remount). */
+  flags?: number;
 }
 
-let layout: { top: Entry[]; etc: Entry[] } | null = null;
+/** What the host view binds and links: the host's layout, read once. */
+interface Plan {
+  top: Entry[];
+  etc: Entry[];
+}
+
+let layout: Plan | null = null;
+let memo: { key: string; plan: Plan } | null = null;
 
 const TOP = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt"];
 // what programs need from /etc; never shadow, gshadow, sudoers, ssh keys, ssl/private
@@ -41,26 +54,110 @@ const ETC = [
   "os-release",
 ];
 
-function inspect(path: string, name: string): Entry | null {
+function inspect(path: string, name: string, flags = true): Entry | null {
   try {
     const st = Deno.lstatSync(path);
     if (st.isSymlink) {
       return { name, kind: "symlink", target: Deno.readLinkSync(path) };
     }
-    if (st.isDirectory) return { name, kind: "dir" };
-    if (st.isFile) return { name, kind: "file" };
+    const kind = st.isDirectory ? "dir" : st.isFile ? "file" : null;
+    if (kind) {
+      return flags ? { name, kind, flags: mountFlagsOf(path) } : { name, kind };
+    }
   } catch { /* absent on this host */ }
   return null;
 }
 
-function hostLayout(): { top: Entry[]; etc: Entry[] } {
-  if (!layout) {
-    layout = {
-      top: TOP.map((n) => inspect(`/${n}`, n)).filter((e) => e !== null),
-      etc: ETC.map((n) => inspect(`/etc/${n}`, n)).filter((e) => e !== null),
-    };
+function readPlan(): Plan {
+  return {
+    top: TOP.map((n) => inspect(`/${n}`, n)).filter((e) => e !== null),
+    etc: ETC.map((n) => inspect(`/etc/${n}`, n)).filter((e) => e !== null),
+  };
+}
+
+// The plan depends on the entries of these directories (any change to an entry, a symlink
+// retargeted included, changes its directory's mtime) and on the mount table (the flags).
+const WATCHED = ["/", "/etc", "/etc/ssl"];
+const CACHE_VERSION = "denobox host view 1";
+
+/** What a cached plan is only valid for: the watched directories' identity and times, the mounts. */
+function planKey(): { key: string; settled: boolean } | null {
+  try {
+    const now = Date.now();
+    let settled = true;
+    let key = CACHE_VERSION;
+    for (const d of WATCHED) {
+      const st = Deno.statSync(d);
+      const m = st.mtime?.getTime() ?? 0, c = st.ctime?.getTime() ?? 0;
+      // a change within the clock's resolution of our reading could go unseen: only a
+      // directory left alone for a while makes a key worth storing
+      if (now - Math.max(m, c) < 2000) settled = false;
+      key += `\n${d} ${st.dev} ${st.ino} ${m} ${c}`;
+    }
+    key += "\n" + Deno.readTextFileSync("/proc/self/mountinfo");
+    return { key, settled };
+  } catch {
+    return null;
   }
-  return layout;
+}
+
+/** A cached plan must only name what the host view may show (a tampered file shows no more). */
+function validPlan(v: unknown): v is Plan {
+  const ok = (list: unknown, names: readonly string[]) =>
+    Array.isArray(list) &&
+    list.every((e) =>
+      typeof e === "object" && e !== null && names.includes(e.name) &&
+      (e.kind === "symlink"
+        ? typeof e.target === "string"
+        : (e.kind === "dir" || e.kind === "file") &&
+          Number.isInteger(e.flags))
+    );
+  const p = v as Plan;
+  return typeof v === "object" && v !== null && ok(p.top, TOP) &&
+    ok(p.etc, ETC);
+}
+
+/**
+ * The host's layout (merged-/usr symlinks, which /lib* and /etc entries exist). Without
+ * `cacheDir`: the layout is read once per process and the mount flags on each use. With it:
+ * the whole plan, flags included, is kept there between processes and used while the watched
+ * directories and the mount table are unchanged (checked on every use).
+ */
+function hostPlan(cacheDir: string | undefined): Plan {
+  if (cacheDir === undefined) {
+    layout ??= {
+      top: TOP.map((n) => inspect(`/${n}`, n, false)).filter((e) => e !== null),
+      etc: ETC.map((n) => inspect(`/etc/${n}`, n, false)).filter((e) =>
+        e !== null
+      ),
+    };
+    return layout;
+  }
+  const k = planKey();
+  if (k && memo?.key === k.key) return memo.plan;
+  const file = `${cacheDir}/host-view.json`;
+  if (k) {
+    try {
+      const stored = JSON.parse(Deno.readTextFileSync(file));
+      if (stored?.key === k.key && validPlan(stored.plan)) {
+        memo = { key: k.key, plan: stored.plan };
+        return stored.plan;
+      }
+    } catch { /* not cached yet */ }
+  }
+  const plan = readPlan();
+  if (k?.settled) {
+    memo = { key: k.key, plan };
+    try {
+      Deno.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+      const tmp = `${file}.${Deno.pid}.tmp`;
+      Deno.writeTextFileSync(tmp, JSON.stringify({ key: k.key, plan }), {
+        mode: 0o600,
+      });
+      Deno.renameSync(tmp, file);
+    } catch { /* a cache only */ }
+  }
+  return plan;
 }
 
 const PASSWD =
@@ -73,15 +170,16 @@ const HOSTS =
 export function hostView(
   p: Program,
   root: string,
-  helpers: { roBind: RoBind },
+  helpers: { roBind: RoBind; cacheDir?: string },
 ): void {
-  const { top, etc } = hostLayout();
+  const { top, etc } = hostPlan(helpers.cacheDir);
+  mark("host view: layout");
   for (const e of top) {
     const t = `${root}/${e.name}`;
     if (e.kind === "symlink") p.symlink(e.target!, t);
     else if (e.kind === "dir") {
       p.mkdir(t);
-      helpers.roBind(p, `/${e.name}`, t, `/${e.name}`);
+      helpers.roBind(p, `/${e.name}`, t, `/${e.name}`, true, e.flags);
     }
   }
   for (const d of ["etc", "etc/ssl", "tmp", "proc", "dev", "root", "home"]) {
@@ -97,10 +195,10 @@ export function hostView(
     if (e.kind === "symlink") p.symlink(e.target!, t);
     else if (e.kind === "dir") {
       p.mkdir(t);
-      helpers.roBind(p, `/etc/${e.name}`, t, `/etc/${e.name}`);
+      helpers.roBind(p, `/etc/${e.name}`, t, `/etc/${e.name}`, true, e.flags);
     } else {
       p.writeFile(t, "", { create: true });
-      helpers.roBind(p, `/etc/${e.name}`, t, `/etc/${e.name}`, false);
+      helpers.roBind(p, `/etc/${e.name}`, t, `/etc/${e.name}`, false, e.flags);
     }
   }
   p.writeFile(`${root}/etc/passwd`, PASSWD, { create: true });

@@ -19,6 +19,7 @@ import { initMemfd } from "./_init.ts";
 import type { Program, StepResult } from "./program.ts";
 import { SandboxSetupError } from "./errors.ts";
 import { type Sandbox, SandboxHandle } from "./sandbox.ts";
+import { mark } from "./_trace.ts";
 
 /** What `setup` hooks get: the sandbox's first process, still waiting on its sync fd. */
 export interface ChildInfo {
@@ -176,6 +177,7 @@ export async function launch(
       : (options.namespaces ?? []).reduce((f, n) => f | NAMESPACE_FLAGS[n], 0);
     const flags = ns | CloneFlag.CLONE_VM | CloneFlag.CLONE_PIDFD |
       17 /* SIGCHLD */;
+    mark("launch: pipes and header");
     stack = new CArena(STACK_SIZE, { stack: true });
     const slot = program.alloc(8);
     try {
@@ -202,6 +204,7 @@ export async function launch(
     );
     for (const f of childFds) f.close();
     childFds = [];
+    mark("launch: clone");
 
     // parent-side rounds, each once the child waits at a sync point ({0, -3} on the control
     // pipe): the setup hooks, then taking the pty master
@@ -237,6 +240,7 @@ export async function launch(
         hint: "the sandbox was killed while starting",
       });
     }
+    mark("launch: child started (control record)");
     // the child now runs its own code: our program and stack are free
     freeMemory();
     if (!options.init) {
@@ -247,16 +251,13 @@ export async function launch(
       pid,
       pidfd,
       control,
-      stdin: extras.stdin ? await extras.stdin.toFsFile({ write: true }) : null,
-      stdout: extras.stdout
-        ? await extras.stdout.toFsFile({ read: true })
-        : null,
-      stderr: extras.stderr
-        ? await extras.stderr.toFsFile({ read: true })
-        : null,
+      stdin: extras.stdin ?? null,
+      stdout: extras.stdout ?? null,
+      stderr: extras.stderr ?? null,
       pty,
       cleanup,
     });
+    mark("launch: handle built");
     return handle;
   } catch (e) {
     for (const f of childFds) f.close();

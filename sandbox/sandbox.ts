@@ -11,7 +11,13 @@ import {
   waitPidfd,
 } from "denobox/libc";
 import { reactor } from "./_reactor.ts";
-import { fdStreams } from "./_fdstream.ts";
+import {
+  fdStreams,
+  pipeReadable,
+  pipeWritable,
+  readChunk,
+} from "./_fdstream.ts";
+import { mark } from "./_trace.ts";
 
 /** How a sandbox ended. */
 export interface SandboxStatus {
@@ -55,6 +61,19 @@ export interface Sandbox extends AsyncDisposable {
   readonly status: Promise<SandboxStatus>;
   /** Sends a signal (default SIGKILL). An init forwards all but SIGKILL to the command. */
   kill(signal?: SignalName | number): void;
+  /**
+   * The next chunk of the command's stdout or stderr pipe, or null at its end: reading without
+   * Web streams (whose first use costs a fresh process a few ms). Not after the same
+   * stream's `stdout`/`stderr` property was used.
+   *
+   * @example Copy the output as it comes
+   * ```ts ignore
+   * import { spawn } from "denobox/sandbox";
+   * await using box = await spawn({ argv: ["/bin/echo", "hi"], stdout: "pipe" });
+   * for (let c; (c = await box.read("stdout")) !== null;) await Deno.stdout.write(c);
+   * ```
+   */
+  read(stream: "stdout" | "stderr"): Promise<Uint8Array | null>;
   /** Reads stdout and stderr to the end and waits for the status. */
   output(): Promise<
     { status: SandboxStatus; stdout: Uint8Array; stderr: Uint8Array }
@@ -83,9 +102,10 @@ export interface HandleParts {
   pidfd: OwnedFd;
   /** The control pipe's read end, kept with an init (it sends the command's status). */
   control: OwnedFd | null;
-  stdin: Deno.FsFile | null;
-  stdout: Deno.FsFile | null;
-  stderr: Deno.FsFile | null;
+  /** Our ends of the stdio pipes (owned by the handle's streams from here on). */
+  stdin: OwnedFd | null;
+  stdout: OwnedFd | null;
+  stderr: OwnedFd | null;
   /** The pty master. */
   pty: OwnedFd | null;
   /** Disposed after the sandbox has been reaped. */
@@ -96,13 +116,17 @@ export interface HandleParts {
 export class SandboxHandle implements Sandbox {
   readonly pid: number;
   readonly pidfd: number;
-  readonly stdin: WritableStream<Uint8Array> | null;
-  readonly stdout: ReadableStream<Uint8Array> | null;
-  readonly stderr: ReadableStream<Uint8Array> | null;
   readonly pty: PtyHandle | null;
   readonly status: Promise<SandboxStatus>;
   #pidfd: OwnedFd;
-  #files: Deno.FsFile[];
+  // our pipe ends; each becomes a Web stream only when its property is first read
+  #stdinFd: OwnedFd | null;
+  #stdoutFd: OwnedFd | null;
+  #stderrFd: OwnedFd | null;
+  #stdin: WritableStream<Uint8Array> | null | undefined;
+  #stdout: ReadableStream<Uint8Array> | null | undefined;
+  #stderr: ReadableStream<Uint8Array> | null | undefined;
+  #pipes: OwnedFd[];
   #reaped = false;
   #pty: OwnedFd | null = null;
 
@@ -110,10 +134,10 @@ export class SandboxHandle implements Sandbox {
     this.pid = parts.pid;
     this.#pidfd = parts.pidfd;
     this.pidfd = parts.pidfd.fd;
-    this.stdin = parts.stdin?.writable ?? null;
-    this.stdout = parts.stdout?.readable ?? null;
-    this.stderr = parts.stderr?.readable ?? null;
-    this.#files = [parts.stdin, parts.stdout, parts.stderr].filter((f) =>
+    this.#stdinFd = parts.stdin;
+    this.#stdoutFd = parts.stdout;
+    this.#stderrFd = parts.stderr;
+    this.#pipes = [parts.stdin, parts.stdout, parts.stderr].filter((f) =>
       f !== null
     );
     if (parts.pty) {
@@ -144,6 +168,7 @@ export class SandboxHandle implements Sandbox {
         await reactor.readable(this.#pidfd.fd);
         r = waitPidfd(this.#pidfd.fd);
       }
+      mark("sandbox: reaped");
       let st: { code: number | null; signal: SignalName | null };
       if (r.cause === Wait.CLD_EXITED) st = { code: r.status, signal: null };
       else st = { code: null, signal: SIGNAL_NAMES.get(r.status) ?? null };
@@ -169,7 +194,39 @@ export class SandboxHandle implements Sandbox {
       control?.close();
       this.#pidfd.close();
       await cleanup.disposeAsync();
+      mark("sandbox: released");
     }
+  }
+
+  get stdin(): WritableStream<Uint8Array> | null {
+    return this.#stdin ??= this.#stdinFd ? pipeWritable(this.#stdinFd) : null;
+  }
+
+  get stdout(): ReadableStream<Uint8Array> | null {
+    return this.#stdout ??= this.#stdoutFd
+      ? pipeReadable(this.#stdoutFd)
+      : null;
+  }
+
+  get stderr(): ReadableStream<Uint8Array> | null {
+    return this.#stderr ??= this.#stderrFd
+      ? pipeReadable(this.#stderrFd)
+      : null;
+  }
+
+  read(stream: "stdout" | "stderr"): Promise<Uint8Array | null> {
+    const fd = stream === "stdout" ? this.#stdoutFd : this.#stderrFd;
+    if (fd === null) {
+      return Promise.reject(
+        new TypeError(`Cannot read ${stream}: it is not a pipe`),
+      );
+    }
+    if ((stream === "stdout" ? this.#stdout : this.#stderr) !== undefined) {
+      return Promise.reject(
+        new TypeError(`Cannot read ${stream}: its stream is in use`),
+      );
+    }
+    return readChunk(fd);
   }
 
   kill(signal: SignalName | number = "SIGKILL"): void {
@@ -185,13 +242,25 @@ export class SandboxHandle implements Sandbox {
   async output(): Promise<
     { status: SandboxStatus; stdout: Uint8Array; stderr: Uint8Array }
   > {
-    const collect = async (s: ReadableStream<Uint8Array> | null) =>
-      s
-        ? new Uint8Array(await new Response(s).arrayBuffer())
-        : new Uint8Array(0);
+    const collect = async (which: "stdout" | "stderr") => {
+      const fd = which === "stdout" ? this.#stdoutFd : this.#stderrFd;
+      const s = which === "stdout" ? this.#stdout : this.#stderr;
+      if (fd === null) return new Uint8Array(0);
+      if (s) return new Uint8Array(await new Response(s).arrayBuffer());
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      for (let c; (c = await readChunk(fd)) !== null;) {
+        parts.push(c);
+        size += c.length;
+      }
+      const out = new Uint8Array(size);
+      let off = 0;
+      for (const c of parts) out.set(c, off), off += c.length;
+      return out;
+    };
     const [stdout, stderr, status] = await Promise.all([
-      collect(this.stdout),
-      collect(this.stderr),
+      collect("stdout"),
+      collect("stderr"),
       this.status,
     ]);
     return { status, stdout, stderr };
@@ -200,10 +269,11 @@ export class SandboxHandle implements Sandbox {
   async [Symbol.asyncDispose](): Promise<void> {
     this.kill("SIGKILL");
     await this.status.catch(() => {});
-    for (const f of this.#files) {
-      try {
-        f.close();
-      } catch { /* already closed by its stream */ }
+    // ends whose streams were not read to the end (or closed)
+    for (const f of this.#pipes) {
+      if (!f.open) continue;
+      reactor.forget(f.fd);
+      f.close();
     }
     if (this.#pty?.open) {
       reactor.forget(this.#pty.fd);

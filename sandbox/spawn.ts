@@ -22,6 +22,7 @@ import { appendInitTail } from "./_init.ts";
 import { launch, type SetupHook } from "./launch.ts";
 import { SandboxSetupError } from "./errors.ts";
 import type { Sandbox } from "./sandbox.ts";
+import { mark } from "./_trace.ts";
 import { hostView } from "./_host_view.ts";
 import { type CapabilityMasks, lastCapability } from "./capabilities.ts";
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./hardening.ts";
@@ -166,6 +167,12 @@ export interface SpawnOptions {
    */
   capabilities?: CapabilitySetting;
   /**
+   * A directory (created on demand) where spawn may keep what it learns about the host between
+   * processes: the built-in host view's layout and mount flags, checked against the host on
+   * every use. Saves a fresh process a few ms; absent: learnt once per process.
+   */
+  cacheDir?: string;
+  /**
    * A reaping init as PID 1 that forwards signals and reports the command's status (default
    * true with a new pid namespace). false: the command itself is PID 1 and must reap orphans.
    */
@@ -292,9 +299,11 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
   for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) {
     checkPath(p, "path");
   }
+  mark("spawn: called");
   const me = ids();
   const root = me.euid === 0;
   const hardening = resolveHardening(o);
+  mark("spawn: options checked, hardening resolved");
 
   // ---- namespaces ----
   const ns = new Map<NamespaceName, NamespaceSetting>();
@@ -441,6 +450,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     const late = (["cgroup", "time"] as const).filter((n) => isNew(n));
     if (late.length) p.unshare(late);
 
+    mark("spawn: namespace and id steps");
     // ---- filesystem ----
     if (mntNew) {
       buildMounts(p, o, {
@@ -451,6 +461,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       });
     }
 
+    mark("spawn: mount steps");
     // ---- uts, net, limits ----
     if (isNew("uts")) {
       p.sethostname(o.hostname ?? "sandbox");
@@ -473,11 +484,13 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       ({ master: ptyMaster, slave: ptySlave } = ptyInSandbox(p, size));
       p.syncPoint();
     }
+    mark("spawn: uts, net, rlimit steps");
     ptySlave = stdioSteps(p, o, {
       parentEnds,
       childFds,
       ...(ptySlave === null ? {} : { ptySlave }),
     });
+    mark("spawn: stdio steps");
     let extraFds: StepArg[] = extraFdsOf(o);
     if (useInit) {
       // the init's child runs the rest, from the init's small address space
@@ -504,6 +517,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       extraFds,
     });
 
+    mark("spawn: init and command steps");
     const clone = viaClone
       ? CLONE_NS.filter(isNew).reduce((f, n) => f | NAMESPACE_FLAGS[n], 0)
       : 0;
@@ -785,13 +799,14 @@ function roBind(
   target: string,
   hostPath: string,
   recursive = true,
+  flags: number = mountFlagsOf(hostPath),
 ): void {
   p.mount(source, target, {
     flags: MS_BIND | (recursive ? MS_REC : 0),
     label: `mount(${q(hostPath)}, ${q(target)})`,
   });
   p.mount(null, target, {
-    flags: MS_REMOUNT | MS_BIND | MS_RDONLY | mountFlagsOf(hostPath),
+    flags: MS_REMOUNT | MS_BIND | MS_RDONLY | flags,
     label: `mount(${q(target)}, "remount,ro")`,
   });
 }
@@ -855,7 +870,12 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
       data: "mode=0755",
       label: "mount(tmpfs, new root)",
     });
-    hostView(p, R, { roBind });
+    mark("spawn: new root staged");
+    hostView(p, R, {
+      roBind,
+      ...(o.cacheDir !== undefined ? { cacheDir: o.cacheDir } : {}),
+    });
+    mark("spawn: host view steps");
   }
   // /proc
   if (cx.pidNew) {
@@ -913,6 +933,7 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
   p.symlink("/proc/self/fd/1", `${dev}/stdout`);
   p.symlink("/proc/self/fd/2", `${dev}/stderr`);
 
+  mark("spawn: /proc and /dev steps");
   // user mounts
   for (const m of o.mounts ?? []) {
     checkPath(m.target, "mount target");
@@ -1009,6 +1030,7 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
     });
   }
 
+  mark("spawn: user mount steps");
   // into the new root; the old one is detached
   p.chdir(R);
   p.pivotRoot(".", ".", { label: `pivot_root(${q(R)})`, path: R });
