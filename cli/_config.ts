@@ -366,6 +366,16 @@ export function buildConfig(
     throw bad("--cgroups", cgroupsFlag, "use enabled or disabled");
   }
   const limited = memory !== null || cpus !== null || pidsLimit !== null;
+  // Rootless on cgroup v1 (or a hybrid machine) there is nothing to delegate: like Podman,
+  // run without a cgroup unless asked, and say why when limits are asked for.
+  const rootlessV1 = Deno.uid() !== 0 && !unifiedCgroupRoot();
+  if (rootlessV1 && limited && cgroupsFlag !== "disabled") {
+    throw new CliError(
+      "Cannot apply -m, --cpus or --pids-limit rootless on cgroup v1: only root can create " +
+        "groups there; run as root, or on a cgroup v2 machine with a delegated subtree " +
+        "(systemd-run --user --scope -p Delegate=yes)",
+    );
+  }
   if (cgroupsFlag === "disabled" && limited) {
     throw new CliError(
       "Cannot apply -m, --cpus or --pids-limit with --cgroups disabled: " +
@@ -375,7 +385,7 @@ export function buildConfig(
   // a foreground --rm container without limits has no use for a cgroup that would justify
   // its cost (the first migration into a cgroup waits for an RCU grace period)
   const cgroup = cgroupsFlag === undefined
-    ? !(context.autoRemove && !context.detach && !limited)
+    ? !rootlessV1 && !(context.autoRemove && !context.detach && !limited)
     : cgroupsFlag === "enabled";
   const ports = options.list("publish").map(parsePort);
   const netFlag = options.str("network");
@@ -472,4 +482,14 @@ export function buildConfig(
     image,
     commandGiven,
   };
+}
+
+/** Whether /sys/fs/cgroup is a cgroup v2 root (a pure v2 machine), not v1 or hybrid. */
+function unifiedCgroupRoot(): boolean {
+  try {
+    Deno.statSync("/sys/fs/cgroup/cgroup.controllers");
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -117,14 +117,17 @@ export async function runAsOwner(
 
     trace("cgroup created");
     // root filesystem
-    let rootfs: string | undefined;
+    let rootfs: SpawnOptions["rootfs"];
+    // a rootless overlay exists only inside the sandbox: its merged view is /proc/<pid>/root
+    let viewThroughPid = false;
     if (config.image) {
       const images = await openImageStore(paths);
       const image = await images.resolve(config.imageId ?? config.image);
       const r = stack.use(await attachRootfs(paths, id, image));
       stack.defer(() => removeRuntimeDir(paths, id));
-      rootfs = r.path;
-      store.updateState(id, { rootfsMount: r.path });
+      rootfs = r.spawnRootfs ?? r.path;
+      viewThroughPid = r.mode === "sandbox";
+      if (!viewThroughPid) store.updateState(id, { rootfsMount: r.path });
       stack.defer(() => {
         store.updateState(id, { rootfsMount: null });
       });
@@ -248,6 +251,7 @@ export async function runAsOwner(
       error: null,
       oomKilled: false,
       ip,
+      ...(viewThroughPid ? { rootfsMount: `/proc/${sandbox.pid}/root` } : {}),
     });
     attach.onStarted?.(sandbox.pid);
 

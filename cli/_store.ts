@@ -384,7 +384,7 @@ export class Store {
   removeRecord(id: string): void {
     const cfg = this.readConfig(id);
     if (cfg) this.#unclaim(cfg.name, id);
-    Deno.removeSync(this.dir(id), { recursive: true });
+    removeTree(this.dir(id));
   }
 
   /** Every container ID on disk. */
@@ -527,4 +527,27 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Removes a container's directory. overlayfs leaves `work/work` with mode 000; rootless, that
+ * directory is ours but unreadable, so it is opened up (chmod 0700, ours only) before a retry.
+ */
+function removeTree(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.PermissionDenied)) throw e;
+    openUp(path);
+    Deno.removeSync(path, { recursive: true });
+  }
+}
+
+function openUp(dir: string): void {
+  try {
+    Deno.chmodSync(dir, 0o700);
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory) openUp(`${dir}/${e.name}`);
+    }
+  } catch { /* not ours: the retried remove reports it */ }
 }

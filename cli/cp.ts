@@ -58,16 +58,16 @@ async function openRoot(
       );
     }
   } else if (c.config.image) {
-    // stopped: mount its layer for the copy, holding the monitor lock so it cannot start meanwhile
+    // stopped: a view of its whole root (image and changes) for the copy, holding the monitor lock so it cannot start meanwhile
     const lock = store.tryMonitorLock(c.config.id);
     if (!lock) {
       throw new CliError(`Container ${c.config.name} is starting; try again`);
     }
     stack.defer(() => lock.release());
-    const { attachRootfs, openImageStore } = await import("./_rootfs.ts");
+    const { openRootView, openImageStore } = await import("./_rootfs.ts");
     const images = await openImageStore(store.paths);
     const image = await images.resolve(c.config.imageId ?? c.config.image);
-    const r = stack.use(await attachRootfs(store.paths, c.config.id, image));
+    const r = stack.use(await openRootView(store.paths, c.config.id, image));
     fd = open(r.path, { flags });
   } else {
     fd = open(c.config.rootfs ?? "/", { flags });

@@ -9,7 +9,14 @@ import type { StorePaths } from "./_paths.ts";
 import { type ContainerInfo, Store } from "./_store.ts";
 import { CliError } from "./_errors.ts";
 import { humanDuration, humanSize, table } from "./_format.ts";
-import { layerDirs, openImageStore } from "./_rootfs.ts";
+import {
+  layerDiff,
+  layerDirs,
+  layerMode,
+  openImageStore,
+  ownersOf,
+} from "./_rootfs.ts";
+import { pidBelongs } from "./_ops.ts";
 
 type ImageMod = typeof import("denobox/image");
 const imageMod = (): Promise<ImageMod> => import("denobox/image");
@@ -239,22 +246,57 @@ export async function saveCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-/** The container's changes as a `Rootfs` for commit, without mounting anything. */
+/**
+ * The container's changes as a `Rootfs` for commit, without mounting anything: the overlay's
+ * upper directory (root, or a rootless overlay), or the private copy compared with its
+ * snapshot from creation (so only the change goes in the new layer).
+ */
 async function layerView(ctx: Context, c: ContainerInfo) {
   const images = await openImageStore(ctx.paths);
   const image = await images.resolve(c.config.imageId ?? c.config.image!);
   const d = layerDirs(ctx.paths, c.config.id);
-  const { diffTar } = await imageMod();
-  const rootless = ctx.paths.rootless;
+  const mode = layerMode(ctx.paths, c.config.id);
+  // fails early (before commit takes the store's lock) when a copy has no snapshot
+  const diff = await wrap(
+    `Cannot commit container ${c.config.name}`,
+    () => layerDiff(ctx.paths, c.config.id),
+  );
+  let used = false;
   return {
-    path: rootless ? d.copy : d.merged,
-    mode: rootless ? "copy" as const : "overlay" as const,
+    path: mode === "copy" ? d.copy : mode === "sandbox" ? d.upper : d.merged,
+    mode,
     image,
-    upper: rootless ? null : d.upper,
+    upper: mode === "copy" ? null : d.upper,
     dir: c.dir,
-    diff: () => diffTar(rootless ? d.copy : d.upper),
+    diff: () => {
+      if (used) throw new Error("the layer view's diff is read once");
+      used = true;
+      return diff;
+    },
     [Symbol.asyncDispose]: () => Promise.resolve(),
   };
+}
+
+/**
+ * Mount points below a process's root (relative paths, `/` itself left out), from its
+ * mountinfo: what `export` of a running container leaves out (its /proc, /dev, volumes).
+ */
+function mountPointsOf(pid: number): string[] {
+  const out: string[] = [];
+  for (
+    const line of Deno.readTextFileSync(`/proc/${pid}/mountinfo`).split("\n")
+  ) {
+    const at = line.split(" ")[4];
+    if (at === undefined || at === "/") continue;
+    // mountinfo escapes space, tab, newline and backslash as octal
+    out.push(
+      at.slice(1).replace(
+        /\\([0-7]{3})/g,
+        (_, o: string) => String.fromCharCode(parseInt(o, 8)),
+      ),
+    );
+  }
+  return out;
 }
 
 /** `denobox export`. */
@@ -265,20 +307,29 @@ export async function exportCommand(ctx: Context): Promise<number> {
   await toOutput(ctx, async (dest) => {
     await using stack = new AsyncDisposableStack();
     let dir: string;
+    let exclude: string[] = [];
+    let viaPid: number | null = null;
     if (c.config.image) {
       if (
         (c.status === "running" || c.status === "paused") && c.state.rootfsMount
-      ) dir = c.state.rootfsMount;
-      else {
+      ) {
+        dir = c.state.rootfsMount;
+        // a rootless overlay, seen through the container's own root: not its mounts
+        const m = /^\/proc\/(\d+)\/root$/.exec(dir);
+        if (m) {
+          viaPid = Number(m[1]);
+          exclude = mountPointsOf(viaPid);
+        }
+      } else {
         const lock = store.tryMonitorLock(c.config.id);
         if (!lock) {
           throw new CliError(`Container ${ctx.args[0]} is starting; try again`);
         }
         stack.defer(() => lock.release());
-        const { attachRootfs } = await import("./_rootfs.ts");
+        const { openRootView } = await import("./_rootfs.ts");
         const images = await openImageStore(ctx.paths);
         const image = await images.resolve(c.config.imageId ?? c.config.image);
-        dir = stack.use(await attachRootfs(ctx.paths, c.config.id, image)).path;
+        dir = stack.use(await openRootView(ctx.paths, c.config.id, image)).path;
       }
     } else if (c.config.rootfs) dir = c.config.rootfs;
     else {
@@ -293,9 +344,19 @@ export async function exportCommand(ctx: Context): Promise<number> {
       create: true,
       truncate: true,
     });
-    for await (const chunk of diffTar(dir, { base: new Map() })) {
+    const tar = diffTar(dir, {
+      base: new Map(),
+      exclude,
+      ...(c.config.image ? ownersOf(ctx.paths) : {}),
+    });
+    for await (const chunk of tar) {
       let off = 0;
       while (off < chunk.length) off += await f.write(chunk.subarray(off));
+    }
+    if (viaPid !== null && !pidBelongs(viaPid, c)) {
+      throw new CliError(
+        `Container ${ctx.args[0]} stopped while exporting; try again`,
+      );
     }
   });
   return 0;

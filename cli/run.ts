@@ -105,7 +105,17 @@ async function createFromContext(
   if (image) {
     try {
       const { prepareLayer } = await import("./_rootfs.ts");
-      await prepareLayer(ctx.paths, created.id, image);
+      // DENOBOX_STORAGE_DRIVER=vfs (Podman's name): a private copy even where overlay works
+      const overlay = Deno.env.get("DENOBOX_STORAGE_DRIVER") !== "vfs";
+      const copied = await prepareLayer(ctx.paths, created.id, image, {
+        rootlessOverlay: overlay,
+      });
+      if (copied !== null && overlay) {
+        console.error(
+          `Notice: container ${created.name} gets a private copy of image ${config.image}'s ` +
+            `files instead of an overlay: ${copied}`,
+        );
+      }
     } catch (e) {
       store.removeRecord(created.id);
       throw new CliError(
