@@ -11,6 +11,8 @@
  *   deno run -A bench/grade.ts [--runs N] [--rounds R]
  */
 import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { denoRunArgs, REPO } from "../tests/_helpers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -18,7 +20,6 @@ const { values } = parseArgs({
 });
 const RUNS = Number(values.runs ?? 200);
 const ROUNDS = Number(values.rounds ?? 3);
-const REPO = new URL("..", import.meta.url).pathname;
 const ISOLATE = Deno.env.get("ISOLATE") ?? "/tmp/isolate-src/isolate";
 
 const median = (xs: number[]) =>
@@ -35,12 +36,7 @@ async function denoboxRate(
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
-      "--no-check",
-      "--quiet",
-      `--config=${REPO}deno.json`,
-      `${REPO}cli/main.ts`,
+      ...denoRunArgs(join(REPO, "cli", "main.ts")),
       "grade",
       "--batch",
       `--parallel=${parallel}`,

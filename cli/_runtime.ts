@@ -16,6 +16,8 @@ import { attachRootfs, openImageStore, removeRuntimeDir } from "./_rootfs.ts";
 import { signalNo } from "./_format.ts";
 import { processStartTime } from "./_ops.ts";
 import { trace } from "./_trace.ts";
+import { exists } from "./_fs.ts";
+import { followTerminalSize, terminalSize } from "./_tty.ts";
 
 /** How the owner is connected to the user. */
 export interface Attachment {
@@ -268,14 +270,7 @@ export async function runAsOwner(
         if (Deno.stdin.isTerminal()) {
           Deno.stdin.setRaw(true, { cbreak: false });
           restoreTerminal = () => Deno.stdin.setRaw(false);
-          const onWinch = () => {
-            const s = terminalSize();
-            try {
-              pty.resize(s.rows, s.cols);
-            } catch { /* exited */ }
-          };
-          Deno.addSignalListener("SIGWINCH", onWinch);
-          stack.defer(() => Deno.removeSignalListener("SIGWINCH", onWinch));
+          stack.defer(followTerminalSize(pty));
         }
         if (attach.stdin) forwardStdin(pty.writable);
       }
@@ -480,24 +475,6 @@ function removeQuietly(path: string): void {
   try {
     Deno.removeSync(path);
   } catch { /* not there */ }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function terminalSize(): { rows: number; cols: number } {
-  try {
-    const { rows, columns } = Deno.consoleSize();
-    return { rows, cols: columns };
-  } catch {
-    return { rows: 24, cols: 80 };
-  }
 }
 
 async function pump(

@@ -18,6 +18,7 @@ import { join } from "./_path.ts";
 import type { StorePaths } from "./_paths.ts";
 import { checkName, generateName, newId, shortId } from "./_names.ts";
 import { CliError } from "./_errors.ts";
+import { exists } from "./_fs.ts";
 
 /** A bind mount or tmpfs asked for with -v / --tmpfs. */
 export type MountConfig =
@@ -517,15 +518,6 @@ function readText(path: string): string | null {
     return Deno.readTextFileSync(path).trim();
   } catch {
     return null;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

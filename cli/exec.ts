@@ -9,6 +9,7 @@ import { CliError, Exit } from "./_errors.ts";
 import { parseUser } from "./_config.ts";
 import { openCgroup, pidBelongs } from "./_ops.ts";
 import { signalNo } from "./_format.ts";
+import { followTerminalSize, terminalSize } from "./_tty.ts";
 
 /** `denobox exec`. */
 export async function execCommand(ctx: Context): Promise<number> {
@@ -108,18 +109,10 @@ export async function execCommand(ctx: Context): Promise<number> {
     );
     if (Deno.stdin.isTerminal()) {
       Deno.stdin.setRaw(true);
-      restore = () => Deno.stdin.setRaw(false);
-      const onWinch = () => {
-        const s = terminalSize();
-        try {
-          pty.resize(s.rows, s.cols);
-        } catch { /* exited */ }
-      };
-      Deno.addSignalListener("SIGWINCH", onWinch);
-      const prev = restore;
+      const unfollow = followTerminalSize(pty);
       restore = () => {
-        prev();
-        Deno.removeSignalListener("SIGWINCH", onWinch);
+        Deno.stdin.setRaw(false);
+        unfollow();
       };
     }
     if (ctx.options.bool("interactive")) {
@@ -134,14 +127,5 @@ export async function execCommand(ctx: Context): Promise<number> {
     return st.code ?? (st.signal ? 128 + signalNo(st.signal) : Exit.FAILED);
   } finally {
     restore?.();
-  }
-}
-
-function terminalSize(): { rows: number; cols: number } {
-  try {
-    const { rows, columns } = Deno.consoleSize();
-    return { rows, cols: columns };
-  } catch {
-    return { rows: 24, cols: 80 };
   }
 }

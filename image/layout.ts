@@ -9,6 +9,7 @@ import { decompress, fileChunks, sniffCompression } from "./_stream.ts";
 import { selectPlatform } from "./platform.ts";
 import type { ImageStore, StoredImage } from "./store.ts";
 import { TarWriter } from "./tar.ts";
+import { ociManifest } from "./_manifest.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -126,6 +127,7 @@ async function importDockerSave(
   for (const e of entries) {
     const cfgBytes = await Deno.readFile(join(dir, e.Config));
     const config = JSON.parse(dec.decode(cfgBytes)) as ImageConfig;
+    // stored as the archive has it, byte for byte: its digest is the image's ID
     const cfg = await store.putBytes(cfgBytes, MediaType.OCI_CONFIG);
     const layers: Descriptor[] = [];
     for (const l of e.Layers) {
@@ -140,21 +142,10 @@ async function importDockerSave(
         `Cannot import ${e.Config}: ${layers.length} layers, config lists ${config.rootfs.diff_ids.length}`,
       );
     }
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      config: {
-        mediaType: MediaType.OCI_CONFIG,
-        digest: cfg.digest,
-        size: cfg.size,
-      },
-      layers: layers.map((l) => ({
-        mediaType: l.mediaType,
-        digest: l.digest,
-        size: l.size,
-      })),
-    };
-    const m = await store.putJson(manifest, MediaType.OCI_MANIFEST);
+    const m = await store.putJson(
+      ociManifest(cfg, layers),
+      MediaType.OCI_MANIFEST,
+    );
     for (const t of e.RepoTags ?? []) await store.tag(t, m.digest);
     out.push(await store.resolve(m.digest));
   }

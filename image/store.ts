@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { applyLayer, type ApplyOptions } from "./apply.ts";
 import { type ByteSource, chunks, fileChunks, Hasher } from "./_stream.ts";
 import { formatReference, parseReference } from "./reference.ts";
+import { ociManifest } from "./_manifest.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -528,22 +529,10 @@ export class ImageStore {
       }
     }
     const cfg = await this.putJson(config, MediaType.OCI_CONFIG);
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      config: {
-        mediaType: MediaType.OCI_CONFIG,
-        digest: cfg.digest,
-        size: cfg.size,
-      },
-      layers: layers.map((l) => ({
-        mediaType: l.mediaType,
-        digest: l.digest,
-        size: l.size,
-      })),
-      ...(options.annotations ? { annotations: options.annotations } : {}),
-    };
-    return await this.putJson(manifest, MediaType.OCI_MANIFEST);
+    return await this.putJson(
+      ociManifest(cfg, layers, options.annotations),
+      MediaType.OCI_MANIFEST,
+    );
   }
 
   // ---- unpacked layers ----

@@ -14,6 +14,7 @@ import { launch } from "./launch.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { resolveHardening } from "./_defaults.ts";
 import {
+  ALL_NS,
   cgroupDirs,
   type CommandOptions,
   commandSteps,
@@ -33,15 +34,7 @@ export interface ExecOptions extends CommandOptions {
 // not "time": setns into a time namespace needs a process that shares its memory with no one
 // (EUSERS), and our child starts in the parent's address space; spawn() never sets time
 // offsets, so the clocks read the same.
-const NS_ORDER: readonly NamespaceName[] = [
-  "user",
-  "mnt",
-  "pid",
-  "uts",
-  "ipc",
-  "net",
-  "cgroup",
-];
+const NS_ORDER: readonly NamespaceName[] = ALL_NS.filter((n) => n !== "time");
 
 /**
  * Runs another command inside a running sandbox: setns() into all of its namespaces through

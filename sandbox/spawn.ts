@@ -193,7 +193,8 @@ export const SPAWNED: WeakMap<
 
 const DEFAULT_PATH =
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const ALL_NS: readonly NamespaceName[] = [
+/** Every namespace a sandbox can have, in the order they are joined (user first). */
+export const ALL_NS: readonly NamespaceName[] = [
   "user",
   "mnt",
   "pid",
@@ -792,6 +793,21 @@ const {
   MS_PRIVATE,
 } = MountFlag;
 
+/** User mounts of a kernel file system: the mount point's mode, the flags and the data. */
+const KERNEL_FS_MOUNTS: Record<
+  "proc" | "sysfs" | "mqueue" | "devpts",
+  { mode: number; flags: number; data?: string }
+> = {
+  proc: { mode: 0o555, flags: MS_NOSUID | MS_NODEV | MS_NOEXEC },
+  sysfs: { mode: 0o555, flags: MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY },
+  mqueue: { mode: 0o755, flags: MS_NOSUID | MS_NODEV | MS_NOEXEC },
+  devpts: {
+    mode: 0o755,
+    flags: MS_NOSUID | MS_NOEXEC,
+    data: "newinstance,ptmxmode=0666,mode=0620",
+  },
+};
+
 /** A read-only bind of a host path: bind, then remount read-only keeping its locked flags. */
 function roBind(
   p: Program,
@@ -980,34 +996,14 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
         break;
       }
       case "proc":
-        p.mkdir(t, 0o555, { mayFail: true });
-        p.mount("proc", t, {
-          type: "proc",
-          flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
-        });
-        break;
       case "sysfs":
-        p.mkdir(t, 0o555, { mayFail: true });
-        p.mount("sysfs", t, {
-          type: "sysfs",
-          flags: MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
-        });
-        break;
       case "mqueue":
-        p.mkdir(t, 0o755, { mayFail: true });
-        p.mount("mqueue", t, {
-          type: "mqueue",
-          flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
-        });
+      case "devpts": {
+        const { mode, ...mountOptions } = KERNEL_FS_MOUNTS[m.type];
+        p.mkdir(t, mode, { mayFail: true });
+        p.mount(m.type, t, { type: m.type, ...mountOptions });
         break;
-      case "devpts":
-        p.mkdir(t, 0o755, { mayFail: true });
-        p.mount("devpts", t, {
-          type: "devpts",
-          flags: MS_NOSUID | MS_NOEXEC,
-          data: "newinstance,ptmxmode=0666,mode=0620",
-        });
-        break;
+      }
       default:
         throw new TypeError(
           `Unknown mount type: ${q((m as { type: string }).type)}`,

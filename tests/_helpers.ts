@@ -89,6 +89,21 @@ export const IS_ROOT: boolean = Deno.uid() === 0;
 /** The repository's root directory. */
 export const REPO: string = dirname(dirname(fromFileUrl(import.meta.url)));
 
+/**
+ * `deno` arguments that run `script` with the repository's config, all permissions, no type
+ * check and no progress output; the script's own arguments follow.
+ */
+export function denoRunArgs(script: string): string[] {
+  return [
+    "run",
+    "-A",
+    "--no-check",
+    "--quiet",
+    `--config=${join(REPO, "deno.json")}`,
+    script,
+  ];
+}
+
 /** Scratch space for test artefacts that outlive one test (gitignored). */
 export const CACHE: string = join(REPO, ".cache");
 
@@ -112,11 +127,6 @@ export const TEST_PACKAGES: readonly string[] = [
   "uidmap",
 ];
 
-async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
-  return await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" })
-    .output();
-}
-
 /** Whether a command is on PATH. */
 export function hasCommand(name: string): boolean {
   for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
@@ -137,13 +147,9 @@ export async function ensurePackages(
 ): Promise<string[]> {
   const missing: string[] = [];
   for (const p of pkgs) {
-    const st = await run("dpkg-query", ["-W", "-f=${Status}", p]).catch(() =>
-      null
-    );
-    if (
-      !st ||
-      !new TextDecoder().decode(st.stdout).includes("install ok installed")
-    ) {
+    const st = await runCommand("dpkg-query", ["-W", "-f=${Status}", p])
+      .catch(() => null);
+    if (!st || !st.stdout.includes("install ok installed")) {
       missing.push(p);
     }
   }
@@ -197,9 +203,7 @@ export async function ensureRootfs(): Promise<string> {
   await Deno.chmod(join(tmp, "tmp"), 0o1777);
   await Deno.copyFile(busybox, join(tmp, "bin", "busybox"));
   await Deno.chmod(join(tmp, "bin", "busybox"), 0o755);
-  const list = new TextDecoder().decode(
-    (await run(busybox, ["--list"])).stdout,
-  );
+  const list = (await runCommand(busybox, ["--list"])).stdout;
   for (const applet of list.split("\n").filter(Boolean)) {
     if (applet === "busybox") continue;
     await Deno.symlink("busybox", join(tmp, "bin", applet));
@@ -234,11 +238,62 @@ export async function ensureRootfs(): Promise<string> {
 /** The uid/gid of the unprivileged user that rootless tests run as. */
 export const NOBODY = { uid: 65534, gid: 65534 } as const;
 
-/** Result of a script run as another user. */
+/** Result of a command (or of a script run as another user): exit code and decoded output. */
 export interface ScriptResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** Options of `runCommand()`. */
+export interface RunCommandOptions {
+  /** Written to the command's stdin, which is then closed (default: stdin is /dev/null). */
+  stdin?: string;
+  /** Environment variables, added to this process's unless `clearEnv`. */
+  env?: Record<string, string>;
+  /** Start from an empty environment. */
+  clearEnv?: boolean;
+  /** Working directory. */
+  cwd?: string;
+}
+
+/** Runs `cmd` with `args` to its end; returns its exit code and its stdout and stderr as text. */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  options: RunCommandOptions = {},
+): Promise<ScriptResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.clearEnv ? { clearEnv: true } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+/** Whether anything is at `path`, a dangling symlink included (lstat; any error means no). */
+export function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -269,33 +324,28 @@ export async function runAsNobody(
   await Deno.mkdir(denoDir, { recursive: true });
   await Deno.chown(denoDir, NOBODY.uid, NOBODY.gid);
   try {
-    const out = await new Deno.Command("setpriv", {
-      args: [
+    return await runCommand(
+      "setpriv",
+      [
         `--reuid=${NOBODY.uid}`,
         `--regid=${NOBODY.gid}`,
         "--clear-groups",
         "--inh-caps=-all",
         Deno.execPath(),
-        "run",
-        "-A",
-        "--no-check",
-        "--quiet",
-        `--config=${join(REPO, "deno.json")}`,
-        file,
+        ...denoRunArgs(file),
         ...(options.args ?? []),
       ],
-      cwd: "/",
-      env: { HOME: "/tmp", DENO_DIR: denoDir, NO_COLOR: "1", ...options.env },
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: dec.decode(out.stdout),
-      stderr: dec.decode(out.stderr),
-    };
+      {
+        cwd: "/",
+        env: {
+          HOME: "/tmp",
+          DENO_DIR: denoDir,
+          NO_COLOR: "1",
+          ...options.env,
+        },
+        clearEnv: true,
+      },
+    );
   } finally {
     if (tmpDir) await Deno.remove(tmpDir, { recursive: true });
   }

@@ -9,6 +9,7 @@ import {
   assert,
   assertEquals,
   assertMatch,
+  denoRunArgs,
   IS_ROOT,
   NOBODY,
   REPO,
@@ -70,15 +71,7 @@ function makeGroup(
 
 /** Runs the child inside `dir` (joined by a shell as root), as root or as uid 65534. */
 async function runChild(dir: string, asNobody: boolean): Promise<ChildResult> {
-  const deno = [
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--no-check",
-    "--quiet",
-    `--config=${join(REPO, "deno.json")}`,
-    CHILD,
-  ];
+  const deno = [Deno.execPath(), ...denoRunArgs(CHILD)];
   const priv = asNobody
     ? [
       "setpriv",

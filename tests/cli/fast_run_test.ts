@@ -3,13 +3,7 @@
 // compiled seccomp filter cached on disk is the one the compiler makes; and the CLI's own path
 // helpers agree with node:path (the CLI avoids node:path for its start-up cost).
 import * as nodePath from "node:path";
-import {
-  assert,
-  assertEquals,
-  assertMatch,
-  IS_ROOT,
-  REPO,
-} from "../_helpers.ts";
+import { assert, assertEquals, assertMatch, IS_ROOT } from "../_helpers.ts";
 import {
   basename,
   dirname,
@@ -19,32 +13,7 @@ import {
   resolve,
 } from "../../cli/_path.ts";
 import { defaultHardening } from "denobox/sandbox";
-
-const DENOBOX = nodePath.join(REPO, "denobox");
-
-async function cli(root: string, args: string[]) {
-  const out = await new Deno.Command(DENOBOX, {
-    args: ["--root", root, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const v = await fn();
-    if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
+import { cli, DENOBOX, until } from "./_cli.ts";
 
 Deno.test("cli path helpers agree with node:path", () => {
   const cases = [

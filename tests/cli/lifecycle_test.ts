@@ -6,13 +6,14 @@ import {
   assertEquals,
   assertMatch,
   ensureRootfs,
+  exists,
   IS_ROOT,
   mountsUnder,
-  REPO,
+  type ScriptResult,
 } from "../_helpers.ts";
 import { join } from "node:path";
+import { cli as cliIn, until } from "./_cli.ts";
 
-const DENOBOX = join(REPO, "denobox");
 // a bridge and subnet of the test's own, no NAT: nothing of the host's networking is touched
 const NET_ENV = {
   DENOBOX_BRIDGE: "dbxclitest0",
@@ -20,48 +21,13 @@ const NET_ENV = {
   DENOBOX_NAT: "0",
 };
 
+/** `denobox --root ROOT ARGS...` on the test's own network. */
 async function cli(
   root: string,
   args: string[],
   options: { stdin?: string } = {},
-) {
-  const child = new Deno.Command(DENOBOX, {
-    args: ["--root", root, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: options.stdin === undefined ? "null" : "piped",
-    env: NET_ENV,
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(options.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const v = await fn();
-    if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+): Promise<ScriptResult> {
+  return await cliIn(root, args, { ...options, env: NET_ENV });
 }
 
 function cgroupDirs(name: string): string[] {

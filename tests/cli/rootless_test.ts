@@ -8,15 +8,15 @@ import {
   assertEquals,
   assertMatch,
   ensureRootfs,
+  exists,
   IS_ROOT,
   mountsUnder,
   NOBODY,
-  REPO,
   runAsNobody,
 } from "../_helpers.ts";
+import { DENOBOX } from "./_cli.ts";
 
 const DRIVER = new URL("./_nobody_cli.ts", import.meta.url);
-const DENOBOX = join(REPO, "denobox");
 
 interface Result {
   args: string[];
@@ -77,15 +77,6 @@ async function topLayer(file: string, verbose = false): Promise<string[]> {
 const strip = (names: string[]) =>
   names.map((n) => n.replace(/^\.\//, "").replace(/\/$/, "")).filter(Boolean)
     .sort();
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // (rootless on cgroup v1, as here, there is no cgroup delegation: the CLI runs without a
 // cgroup by default, and refuses limits with a reason)

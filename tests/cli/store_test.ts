@@ -1,26 +1,10 @@
 // The daemonless store: name races, unique prefixes, crash repair. Driven through the CLI
 // (the launcher as a subprocess) with a temp --root, plus the store module for crafting the
 // states a crash leaves behind.
-import { assert, assertEquals, assertMatch, REPO } from "../_helpers.ts";
+import { assert, assertEquals, assertMatch } from "../_helpers.ts";
 import { join } from "node:path";
 import { Store } from "../../cli/_store.ts";
-
-const DENOBOX = join(REPO, "denobox");
-
-async function cli(root: string, ...args: string[]) {
-  const out = await new Deno.Command(DENOBOX, {
-    args: ["--root", root, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
+import { cli } from "./_cli.ts";
 
 async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "denobox-cli-" });
@@ -38,7 +22,7 @@ Deno.test("cli store: two creates racing on one name get one success and one cle
       const results = await Promise.all(
         Array.from(
           { length: 4 },
-          () => cli(root, "create", "--name", name, "/bin/true"),
+          () => cli(root, ["create", "--name", name, "/bin/true"]),
         ),
       );
       const ok = results.filter((r) => r.code === 0);
@@ -53,7 +37,7 @@ Deno.test("cli store: two creates racing on one name get one success and one cle
       }
       const id = ok[0]!.stdout.trim();
       assertMatch(id, /^[0-9a-f]{64}$/);
-      const ps = await cli(root, "ps", "-a", "--format", "json");
+      const ps = await cli(root, ["ps", "-a", "--format", "json"]);
       const rows = ps.stdout.trim().split("\n").map((l) => JSON.parse(l));
       assertEquals(rows.filter((r) => r.Names === name).map((r) => r.ID), [id]);
       // the losers left nothing behind
@@ -68,52 +52,51 @@ Deno.test("cli store: two creates racing on one name get one success and one cle
 
 Deno.test("cli store: IDs by unique prefix, names, generated names, rename, rm of several", async () => {
   await withRoot(async (root) => {
-    const a = (await cli(root, "create", "/bin/true")).stdout.trim();
-    const b = (await cli(root, "create", "--name", "bee", "/bin/true")).stdout
+    const a = (await cli(root, ["create", "/bin/true"])).stdout.trim();
+    const b = (await cli(root, ["create", "--name", "bee", "/bin/true"])).stdout
       .trim();
     const psA =
-      JSON.parse((await cli(root, "inspect", a.slice(0, 12))).stdout)[0];
+      JSON.parse((await cli(root, ["inspect", a.slice(0, 12)])).stdout)[0];
     assertEquals(psA.Id, a);
     assertMatch(psA.Name, /^[a-z]+_[a-z]+(_\d+)?$/);
     assertEquals(
-      JSON.parse((await cli(root, "inspect", "bee")).stdout)[0].Id,
+      JSON.parse((await cli(root, ["inspect", "bee"])).stdout)[0].Id,
       b,
     );
     // a prefix shared by both is refused with both named
     let common = 0;
     while (a[common] === b[common]) common++;
     if (common > 0) {
-      const amb = await cli(
-        root,
+      const amb = await cli(root, [
         "inspect",
         "--type",
         "container",
         a.slice(0, common),
-      );
+      ]);
       assertMatch(amb.stderr, /ambiguous/);
     }
-    const missing = await cli(root, "rm", "nosuch");
+    const missing = await cli(root, ["rm", "nosuch"]);
     assertEquals(missing.code, 1);
     assertMatch(missing.stderr, /No such container: nosuch/);
-    assertEquals((await cli(root, "rm", "-f", "nosuch")).code, 0);
-    assertEquals((await cli(root, "rename", "bee", "wasp")).code, 0);
+    assertEquals((await cli(root, ["rm", "-f", "nosuch"])).code, 0);
+    assertEquals((await cli(root, ["rename", "bee", "wasp"])).code, 0);
     assertEquals(
-      (await cli(root, "inspect", "-f", "{{.Name}}", b.slice(0, 8))).stdout
+      (await cli(root, ["inspect", "-f", "{{.Name}}", b.slice(0, 8)])).stdout
         .trim(),
       "wasp",
     );
-    const taken = await cli(root, "create", "--name", "wasp", "/bin/true");
+    const taken = await cli(root, ["create", "--name", "wasp", "/bin/true"]);
     assertMatch(taken.stderr, /already in use/);
     // the old name is free again
     assertEquals(
-      (await cli(root, "create", "--name", "bee", "/bin/true")).code,
+      (await cli(root, ["create", "--name", "bee", "/bin/true"])).code,
       0,
     );
-    const ids = (await cli(root, "ps", "-aq")).stdout.trim().split("\n");
+    const ids = (await cli(root, ["ps", "-aq"])).stdout.trim().split("\n");
     assertEquals(ids.length, 3);
-    const rm = await cli(root, "rm", ...ids);
+    const rm = await cli(root, ["rm", ...ids]);
     assertEquals(rm.code, 0, rm.stderr);
-    assertEquals((await cli(root, "ps", "-aq")).stdout.trim(), "");
+    assertEquals((await cli(root, ["ps", "-aq"])).stdout.trim(), "");
     assertEquals(
       (await Array.fromAsync(Deno.readDir(join(root, "names")))).length,
       0,
@@ -128,7 +111,7 @@ Deno.test("cli store: a container whose owner died shows as exited (unknown); ha
       run: join(root, "run"),
       rootless: false,
     });
-    const id = (await cli(root, "create", "--name", "orphan", "/bin/true"))
+    const id = (await cli(root, ["create", "--name", "orphan", "/bin/true"]))
       .stdout.trim();
     // what a monitor killed with SIGKILL leaves: "running", its lock released by the kernel
     store.updateState(id, {
@@ -137,11 +120,11 @@ Deno.test("cli store: a container whose owner died shows as exited (unknown); ha
       monitorPid: 999998,
       startedAt: new Date().toISOString(),
     });
-    const ps = await cli(root, "ps", "-a", "--format", "json");
+    const ps = await cli(root, ["ps", "-a", "--format", "json"]);
     const row = JSON.parse(ps.stdout.trim());
     assertEquals([row.State, row.ExitCode], ["exited", null]);
     assertMatch(row.Status, /^Exited \(unknown\)/);
-    assertEquals((await cli(root, "ps", "-q")).stdout.trim(), "");
+    assertEquals((await cli(root, ["ps", "-q"])).stdout.trim(), "");
     const st = store.readState(id);
     assertEquals(st.status, "exited");
     assertMatch(st.error ?? "", /monitor \(pid 999998\) died/);
@@ -149,7 +132,7 @@ Deno.test("cli store: a container whose owner died shows as exited (unknown); ha
     const half = join(root, "containers", "ab".repeat(32));
     await Deno.mkdir(half);
     await Deno.writeTextFile(join(root, "names", "ghost"), "ab".repeat(32));
-    await cli(root, "ps", "-a");
+    await cli(root, ["ps", "-a"]);
     let gone = false;
     try {
       await Deno.stat(half);
@@ -159,9 +142,9 @@ Deno.test("cli store: a container whose owner died shows as exited (unknown); ha
     assert(gone, "half-created container directory was not repaired");
     // its stale name can be claimed again
     assertEquals(
-      (await cli(root, "create", "--name", "ghost", "/bin/true")).code,
+      (await cli(root, ["create", "--name", "ghost", "/bin/true"])).code,
       0,
     );
-    assertEquals((await cli(root, "rm", "orphan", "ghost")).code, 0);
+    assertEquals((await cli(root, ["rm", "orphan", "ghost"])).code, 0);
   });
 });

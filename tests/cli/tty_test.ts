@@ -7,11 +7,9 @@ import {
   ensureRootfs,
   hasCommand,
   IS_ROOT,
-  REPO,
 } from "../_helpers.ts";
 import { join } from "node:path";
-
-const DENOBOX = join(REPO, "denobox");
+import { DENOBOX } from "./_cli.ts";
 
 async function tmux(...args: string[]): Promise<string> {
   const out = await new Deno.Command("tmux", {

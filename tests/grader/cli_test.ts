@@ -1,4 +1,12 @@
-import { assertEquals, assertThrows } from "../_helpers.ts";
+import { join } from "node:path";
+import {
+  assertEquals,
+  assertThrows,
+  denoRunArgs,
+  REPO,
+  runCommand,
+  type ScriptResult,
+} from "../_helpers.ts";
 import { GradeUsageError, parseGradeArgs } from "../../cli/grade.ts";
 
 Deno.test("parseGradeArgs: isolate-style flags", () => {
@@ -113,38 +121,15 @@ Deno.test("parseGradeArgs: batch and mistakes", () => {
   );
 });
 
-const REPO_ROOT = new URL("../../", import.meta.url).pathname;
-
 async function denobox(
   args: string[],
   stdin?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--no-check",
-      "--quiet",
-      `--config=${REPO_ROOT}deno.json`,
-      `${REPO_ROOT}cli/main.ts`,
-      ...args,
-    ],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+): Promise<ScriptResult> {
+  return await runCommand(
+    Deno.execPath(),
+    [...denoRunArgs(join(REPO, "cli", "main.ts")), ...args],
+    stdin === undefined ? {} : { stdin },
+  );
 }
 
 Deno.test({

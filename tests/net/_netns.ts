@@ -1,3 +1,5 @@
+import { runCommand, type ScriptResult } from "../_helpers.ts";
+
 /**
  * Test network namespaces: each is held by a `sleep` process started under `unshare -n`
  * (killed by pid on dispose), so it vanishes with everything inside it.
@@ -41,7 +43,7 @@ export class TestNetns implements AsyncDisposable {
   async run(
     args: string[],
     options: { stdin?: string } = {},
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
+  ): Promise<ScriptResult> {
     return await runIn(this.path, args, options);
   }
 
@@ -64,23 +66,6 @@ export async function runIn(
   path: string,
   args: string[],
   options: { stdin?: string } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command("nsenter", {
-    args: [`--net=${path}`, ...args],
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(options.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+): Promise<ScriptResult> {
+  return await runCommand("nsenter", [`--net=${path}`, ...args], options);
 }

@@ -1,6 +1,7 @@
 import {
   assert,
   assertEquals,
+  denoRunArgs,
   ensureRootfs,
   IS_ROOT,
   NOBODY,
@@ -109,15 +110,7 @@ async function killParentLeavesNothing(asNobody: boolean): Promise<void> {
   await Deno.writeTextFile(file, PARENT);
   await Deno.chmod(file, 0o644);
   try {
-    const args = [
-      "run",
-      "-A",
-      "--quiet",
-      "--no-check",
-      `--config=${REPO}/deno.json`,
-      file,
-      rootfs,
-    ];
+    const args = [...denoRunArgs(file), rootfs];
     const cmd = asNobody
       ? new Deno.Command("setpriv", {
         args: [

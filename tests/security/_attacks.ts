@@ -20,6 +20,7 @@ import {
   defaultHardening,
   type HardeningOptions,
 } from "../../sandbox/hardening.ts";
+import { exists } from "../_helpers.ts";
 import { ensureProbe, parseProbe, type ProbeResult } from "./_probe.ts";
 
 /** Objects an attack may target, all made by the lab itself. */
@@ -169,15 +170,6 @@ export class Lab implements AsyncDisposable {
       if (child === this.ptyHolder) await child.stdout.cancel().catch(() => {});
     }
     await Deno.remove(this.dir, { recursive: true });
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

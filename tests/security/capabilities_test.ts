@@ -19,18 +19,9 @@ import {
   DEFAULT_SECCOMP_PROFILE,
 } from "../../sandbox/seccomp/mod.ts";
 import { SYSCALL_TABLES } from "denobox/libc";
-import { assert, assertEquals, assertThrows } from "../_helpers.ts";
+import { assert, assertEquals, assertThrows, exists } from "../_helpers.ts";
 import { decode, validate } from "../seccomp/_bpf_interp.ts";
 import { decide } from "../seccomp/_reference.ts";
-
-function existsSync(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("capabilities: names and numbers agree with the kernel headers", async () => {
   // linux/capability.h on this machine is the reference
@@ -131,7 +122,7 @@ Deno.test("hardening: the default bundle", () => {
   assertEquals(h.maskedPaths, DEFAULT_MASKED_PATHS);
   assertEquals(
     h.readonlyPaths,
-    DEFAULT_READONLY_PATHS.filter((p) => existsSync(p)),
+    DEFAULT_READONLY_PATHS.filter((p) => exists(p)),
   );
   for (
     const p of [
@@ -154,7 +145,7 @@ Deno.test("hardening: the default bundle", () => {
     ]
   ) {
     assert(DEFAULT_READONLY_PATHS.includes(p), p);
-    assertEquals(h.readonlyPaths.includes(p), existsSync(p), p);
+    assertEquals(h.readonlyPaths.includes(p), exists(p), p);
   }
   const prog = decode(h.seccomp as Uint8Array);
   validate(prog);
