@@ -8,9 +8,11 @@ import {
   type NamespaceName,
   OwnedFd,
   pidfdGetfd,
+  pidfdOpen,
   pidfdSendSignal,
   pipe,
   readNonblocking,
+  waitPidfd,
   write,
 } from "denobox/libc";
 import { ROUTINES } from "./_routine.ts";
@@ -52,6 +54,13 @@ export interface LaunchOptions {
    * steps from `Program.setInitEntry` on.
    */
   init?: boolean;
+  /**
+   * Where a `Program.forkSibling` step stores its sibling's pid: that process, our child too
+   * (CLONE_PARENT), becomes the sandbox (its `pid`, `pidfd` and status), and the first
+   * process, which only exits after the fork, is reaped here. Sync points after the fork are
+   * the sibling's.
+   */
+  sibling?: bigint;
 }
 
 /** Parent-side pieces `spawn()` hands over (stdio ends, fds to close after clone). */
@@ -132,6 +141,19 @@ export async function launch(
   let pid = -1;
   let pidfd: OwnedFd | null = null;
   let control: OwnedFd | null = null;
+  // the successor made by a forkSibling step: known once the kernel stored its pid
+  let sibling: { pid: number; pidfd: OwnedFd } | null = null;
+  const takeSibling = () => {
+    if (sibling || options.sibling === undefined || memoryFreed) return sibling;
+    const n = program.siblingPid(options.sibling);
+    // our child until we reap it through this pidfd: the pid cannot be reused meanwhile
+    if (n > 0) sibling = { pid: n, pidfd: pidfdOpen(n) };
+    return sibling;
+  };
+  const current = (): ChildInfo => {
+    const s = takeSibling();
+    return s ? { pid: s.pid, pidfd: s.pidfd.fd } : { pid, pidfd: pidfd!.fd };
+  };
   try {
     const ctl = pipe();
     control = own(ctl.read);
@@ -221,7 +243,7 @@ export async function launch(
               hint: "the sandbox exited before its sync point",
             });
           }
-          await round({ pid, pidfd: pidfd.fd });
+          await round(current());
           write(syncWrite.fd, new Uint8Array([1]));
         }
       } finally {
@@ -241,6 +263,22 @@ export async function launch(
       });
     }
     mark("launch: child started (control record)");
+    if (options.sibling !== undefined) {
+      // the first process exits right after the fork: reap it, then the sibling is the sandbox
+      await reapNow(pidfd);
+      pidfd = null;
+      const s = takeSibling();
+      if (!s) {
+        throw new SandboxSetupError({
+          step: "clone(CLONE_PARENT)",
+          errno: 10,
+          hint: "the sandbox's first process exited before it forked",
+        });
+      }
+      sibling = null;
+      pid = s.pid;
+      pidfd = s.pidfd;
+    }
     // the child now runs its own code: our program and stack are free
     freeMemory();
     if (!options.init) {
@@ -261,6 +299,23 @@ export async function launch(
     return handle;
   } catch (e) {
     for (const f of childFds) f.close();
+    if (sibling || (pidfd && options.sibling !== undefined)) {
+      // the first process (if alive) and its sibling: once the first is gone, the pid slot
+      // is final (the kernel fills it before the sibling runs)
+      if (pidfd) {
+        try {
+          pidfdSendSignal(pidfd.fd, "SIGKILL");
+        } catch { /* gone already */ }
+        await reapNow(pidfd);
+        pidfd = null;
+      }
+      const s = takeSibling();
+      if (s) {
+        pid = s.pid;
+        pidfd = s.pidfd;
+        sibling = null;
+      }
+    }
     if (pidfd) {
       try {
         pidfdSendSignal(pidfd.fd, "SIGKILL");
@@ -284,6 +339,19 @@ export async function launch(
     for (const f of parentOwned) f.close();
     freeMemory();
     throw e;
+  }
+}
+
+/** Waits (without blocking the event loop) for a child of ours to exit, reaps it, closes its pidfd. */
+async function reapNow(pidfd: OwnedFd): Promise<void> {
+  try {
+    while (true) {
+      await reactor.readable(pidfd.fd);
+      if (waitPidfd(pidfd.fd) !== null) return;
+    }
+  } finally {
+    reactor.forget(pidfd.fd);
+    pidfd.close();
   }
 }
 

@@ -791,6 +791,41 @@ export class Program implements Disposable {
     }, FLAG_PARENT_JUMP);
   }
 
+  /**
+   * A sibling (clone CLONE_PARENT|CLONE_VM|CLONE_PARENT_SETTID|SIGCHLD): a new process whose
+   * parent is our own parent (the caller of `launch()`), that goes on with the next step; the
+   * caller resumes at the step set by `parentContinues`. It is how a process that unshared a
+   * pid namespace puts its successor inside it (unshare(CLONE_NEWPID) only moves children).
+   * The kernel stores the sibling's pid (in the caller's pid namespace) at `pidAddress` before
+   * the sibling runs, so a parent that sees the caller gone knows whether a sibling exists.
+   * Neither process uses a stack, so they share it (and the memory) safely.
+   */
+  forkSibling(
+    o: StepOptions = {},
+  ): { step: StepResult; pidAddress: bigint } {
+    const pidAddress = this.alloc(8);
+    const CLONE_PARENT = 0x8000, CLONE_PARENT_SETTID = 0x100000;
+    const step = this.#step(
+      this.#number("clone"),
+      "clone",
+      [
+        CLONE_PARENT | CLONE_PARENT_SETTID | 0x100 /* CLONE_VM */ | 17,
+        0,
+        pidAddress,
+        0,
+        0,
+      ],
+      { label: "clone(CLONE_PARENT)", ...o },
+      FLAG_PARENT_JUMP,
+    );
+    return { step, pidAddress };
+  }
+
+  /** The pid a `forkSibling` step stored at `pidAddress` (0 while there is none). */
+  siblingPid(pidAddress: bigint): number {
+    return this.memory.view.getInt32(this.memory.offsetOf(pidAddress), true);
+  }
+
   /** Makes the parent side of `fork` continue at the next step appended. */
   parentContinues(fork: StepResult): void {
     const off = HEADER + fork.index * STEP;

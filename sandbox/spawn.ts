@@ -259,6 +259,44 @@ function checkPath(p: string, what: string): void {
   }
 }
 
+const MOUNT_TYPES = ["bind", "tmpfs", "proc", "sysfs", "mqueue", "devpts"];
+
+/** Checks the shape of `mounts` before anything runs (TypeError/RangeError). */
+function checkMounts(mounts: SpawnOptions["mounts"]): void {
+  if (mounts === undefined) return;
+  if (!Array.isArray(mounts)) {
+    throw new TypeError("Invalid mounts: must be an array of mount specs");
+  }
+  for (const m of mounts as readonly MountSpec[]) {
+    if (typeof m !== "object" || m === null || !MOUNT_TYPES.includes(m.type)) {
+      throw new TypeError(
+        `Unknown mount type: ${q((m as { type?: unknown } | null)?.type)}`,
+      );
+    }
+    checkPath(m.target, "mount target");
+    if (m.type === "bind") checkPath(m.source, "bind source");
+    if (m.type !== "tmpfs") continue;
+    if (
+      m.size !== undefined &&
+      !(typeof m.size === "number"
+        ? Number.isSafeInteger(m.size) && m.size > 0
+        : typeof m.size === "string" && /^[1-9]\d*([kmg%])?$/i.test(m.size))
+    ) {
+      throw new RangeError(
+        `Invalid tmpfs size: ${
+          q(m.size)
+        } (bytes, or a number with k, m, g or %)`,
+      );
+    }
+    if (
+      m.mode !== undefined &&
+      !(Number.isInteger(m.mode) && m.mode >= 0 && m.mode <= 0o7777)
+    ) {
+      throw new RangeError(`Invalid tmpfs mode: ${m.mode}`);
+    }
+  }
+}
+
 function checkId(v: number, what: string): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xfffffffe) {
     throw new RangeError(`Invalid ${what}: ${v}`);
@@ -300,6 +338,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
   for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) {
     checkPath(p, "path");
   }
+  checkMounts(o.mounts);
   mark("spawn: called");
   const me = ids();
   const root = me.euid === 0;
@@ -338,9 +377,12 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
   // new while others are joined (joining needs privileges over their owner, which a process
   // in a fresh user namespace lacks): then the child joins, and unshares the new ones.
   const viaClone = !joined.includes("user") && !(userNew && joined.length > 0);
+  // unshare(CLONE_NEWPID) only moves the caller's children: the first process then forks its
+  // successor into the new pid namespace (as a sibling, our child) and exits, so the init (or
+  // the command) is PID 1 there and mounts that namespace's /proc, as with clone()
   const pidUnshared = !viaClone && isNew("pid");
   const pidJoined = joined.includes("pid");
-  const useInit = pidUnshared || pidJoined || (o.init ?? isNew("pid"));
+  const useInit = pidJoined || (o.init ?? isNew("pid"));
 
   const cleanup = new AsyncDisposableStack();
   const childFds: OwnedFd[] = [];
@@ -380,19 +422,8 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     if (o.newSession ?? true) p.setsid();
     const pdeath = o.parentDeathSignal ?? "SIGKILL";
     if (pdeath !== false) {
-      p.prctl(Prctl.PR_SET_PDEATHSIG, signalNumber(pdeath), 0, 0, 0, {
-        label: "prctl(PR_SET_PDEATHSIG)",
-      });
-      const life = lifelinePipe();
-      p.close(life.write.fd, { mayFail: true });
-      const pfd = new Uint8Array(8);
-      const pv = new DataView(pfd.buffer);
-      pv.setInt32(0, life.read.fd, true);
-      pv.setInt16(4, 0x1, true); // POLLIN
-      p.syscall("ppoll", [p.bytes(pfd), 1, p.bytes(new Uint8Array(16)), 0, 8], {
-        label: "ppoll(lifeline)",
-        expect: 0,
-      });
+      p.close(lifelinePipe().write.fd, { mayFail: true });
+      lifelineSteps(p, pdeath);
     }
     if (viaClone) {
       for (const x of nsFds) {
@@ -448,6 +479,12 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       const rest = CLONE_NS.filter((n) => n !== "user" && isNew(n));
       if (rest.length) p.unshare(rest);
     }
+    let sibling: ReturnType<Program["forkSibling"]> | null = null;
+    if (pidUnshared) {
+      sibling = p.forkSibling();
+      // a fork clears the parent-death signal; the lifeline tells if we died before it was set
+      if (pdeath !== false) lifelineSteps(p, pdeath);
+    }
     const late = (["cgroup", "time"] as const).filter((n) => isNew(n));
     if (late.length) p.unshare(late);
 
@@ -457,7 +494,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       buildMounts(p, o, {
         userNs: userNew || joined.includes("user"),
         root,
-        pidNew: isNew("pid") && !pidUnshared,
+        pidNew: isNew("pid"),
         childFds,
       });
     }
@@ -518,6 +555,11 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       extraFds,
     });
 
+    if (sibling) {
+      // the first process: done once its successor exists
+      p.parentContinues(sibling.step);
+      p.syscall("exit_group", [0], { label: "exit_group(0)" });
+    }
     mark("spawn: init and command steps");
     const clone = viaClone
       ? CLONE_NS.filter(isNew).reduce((f, n) => f | NAMESPACE_FLAGS[n], 0)
@@ -527,6 +569,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       namespaces: clone,
       setup: hooks,
       init: useInit,
+      ...(sibling ? { sibling: sibling.pidAddress } : {}),
     }, {
       childFds,
       stdin: parentEnds.stdin ?? null,
@@ -1153,6 +1196,24 @@ function roFlagsInside(
   } catch {
     return 0;
   }
+}
+
+/**
+ * PR_SET_PDEATHSIG, then a zero-timeout ppoll on the lifeline pipe (whose write end only the
+ * parent holds): if the parent died before the signal was armed, the step fails.
+ */
+function lifelineSteps(p: Program, signal: SignalName): void {
+  p.prctl(Prctl.PR_SET_PDEATHSIG, signalNumber(signal), 0, 0, 0, {
+    label: "prctl(PR_SET_PDEATHSIG)",
+  });
+  const pfd = new Uint8Array(8);
+  const pv = new DataView(pfd.buffer);
+  pv.setInt32(0, lifelinePipe().read.fd, true);
+  pv.setInt16(4, 0x1, true); // POLLIN
+  p.syscall("ppoll", [p.bytes(pfd), 1, p.bytes(new Uint8Array(16)), 0, 8], {
+    label: "ppoll(lifeline)",
+    expect: 0,
+  });
 }
 
 /** What the command's steps need to know. */

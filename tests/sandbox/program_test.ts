@@ -55,6 +55,21 @@ Deno.test("program: a fork step records where the parent continues; mayFail is k
   assertEquals(p.memory.view.getBigInt64(64 + 4 * 80, true), -1n);
 });
 
+Deno.test("program: a sibling fork asks the kernel to store its pid (CLONE_PARENT_SETTID)", () => {
+  using p = new Program({ arch: "x86_64" });
+  const { step, pidAddress } = p.forkSibling();
+  p.execve("/bin/true", ["true"], {});
+  p.parentContinues(step);
+  p.syscall("exit_group", [0]);
+  const s = p.decode();
+  assertEquals(s[0]!.syscall, "clone");
+  assertEquals(s[0]!.parentContinuesAt, 2);
+  // CLONE_PARENT | CLONE_PARENT_SETTID | CLONE_VM | SIGCHLD, no stack, the pid slot
+  assertEquals(s[0]!.args.slice(0, 3), [0x108111n, 0n, pidAddress]);
+  assertEquals(s[0]!.loads, [false, false, false, false, false, false]);
+  assertEquals(p.siblingPid(pidAddress), 0);
+});
+
 Deno.test("program: bad arguments are TypeError/RangeError", () => {
   using p = new Program({ maxSteps: 2 });
   assertThrows(() => p.chdir("/a\0b"), TypeError);
