@@ -1,4 +1,3 @@
-import { At, SyscallError, unlinkat } from "denobox/libc";
 import type { Driver } from "./_driver.ts";
 import {
   checkControllers,
@@ -87,17 +86,23 @@ function limitPlans(limits: CgroupLimits): ((d: Driver) => void)[] {
   return plans;
 }
 
-/** rmdir(2) of one group directory: true when it is gone, false when it is busy or not empty. */
-function rmdirIfIdle(dir: string): boolean {
+/**
+ * rmdir(2) of one group directory, on a thread of Deno's blocking pool (removing a group costs
+ * the kernel a while: a v1 memory group is taken offline, and the event loop need not wait):
+ * true when it is gone, false when it is busy or not empty.
+ */
+async function rmdirIfIdleAsync(dir: string): Promise<boolean> {
   try {
-    unlinkat(At.AT_FDCWD, dir, { dir: true });
+    await Deno.remove(dir);
     return true;
   } catch (e) {
-    if (e instanceof SyscallError && e.code === "ENOENT") return true;
+    if (e instanceof Deno.errors.NotFound) return true;
+    const code = (e as { code?: string }).code;
     if (
-      e instanceof SyscallError &&
-      (e.code === "EBUSY" || e.code === "ENOTEMPTY")
-    ) return false;
+      e instanceof Deno.errors.Busy || code === "EBUSY" || code === "ENOTEMPTY"
+    ) {
+      return false;
+    }
     throw e;
   }
 }
@@ -213,7 +218,8 @@ export class Cgroup implements AsyncDisposable {
     const d = this.#driver;
     // The common case, an empty group without sub-groups: rmdir succeeds at once (the kernel
     // refuses it with EBUSY while a process or a sub-group is in it).
-    if (d.paths.every(rmdirIfIdle)) return;
+    const removed = await Promise.all(d.paths.map(rmdirIfIdleAsync));
+    if (removed.every(Boolean)) return;
     await killGroup(d, 9, 10_000);
     // rmdir can report EBUSY for a moment after the last member is gone.
     const end = performance.now() + 5000;

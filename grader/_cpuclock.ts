@@ -28,7 +28,14 @@ export class CpuClock implements Disposable {
         false,
       ]] as const
     ) {
-      for (const dir of paths) {
+      // v1: the cpuacct hierarchy's directory first (the usual answer, found at once)
+      const ordered = v1
+        ? [
+          ...paths.filter((d) => d.includes("cpuacct")),
+          ...paths.filter((d) => !d.includes("cpuacct")),
+        ]
+        : paths;
+      for (const dir of ordered) {
         // statx first: a missing file is the usual answer, and an exception costs more.
         if (statxat(At.AT_FDCWD, `${dir}/${name}`) === null) continue;
         const file = Deno.openSync(`${dir}/${name}`);

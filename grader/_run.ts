@@ -7,18 +7,17 @@
 import { Cgroup, setMemoryLimit, stats } from "denobox/cgroup";
 import { type Hardening, spawn } from "denobox/sandbox";
 import {
-  At,
   open,
   OpenFlag,
   type OwnedFd,
   type SignalName,
-  statxat,
   SyscallError,
 } from "denobox/libc";
 import type { GradePlan } from "./_options.ts";
 import { type CaptureSink, OutputCapture } from "./_capture.ts";
 import { CpuClock } from "./_cpuclock.ts";
 import { WorkDir } from "./_workdir.ts";
+import type { PreparedRoot } from "./_rootfs.ts";
 import { decideVerdict, type KillReason } from "./_verdict.ts";
 import type { GradeResult, OutputTarget } from "./types.ts";
 
@@ -37,6 +36,8 @@ export interface Slot {
   hardening: Hardening;
   /** The paths to mask inside (see `boxMaskedPaths`). */
   maskedPaths: readonly string[];
+  /** The pool's prepared root, or null for spawn()'s host view per run. */
+  root: PreparedRoot | null;
 }
 
 const round3 = (s: number) => Math.round(s * 1000) / 1000;
@@ -106,11 +107,6 @@ function splitCpu(
  */
 export const RUN_CONTROLLERS = ["memory", "pids", "cpuacct"] as const;
 
-/** Whether `path` exists (statx; no exception for the usual answer, "no"). */
-function exists(path: string): boolean {
-  return statxat(At.AT_FDCWD, path) !== null;
-}
-
 let swapAccounting = true;
 
 /** The memory limit with no swap on top, or just the memory limit where swap is not accounted. */
@@ -129,8 +125,17 @@ function setMemoryNoSwap(cg: Cgroup, bytes: number): void {
 
 const errText = (e: unknown) => e instanceof Error ? e.message : String(e);
 
-function leftoverDirs(paths: readonly string[]): string[] {
-  return paths.filter(exists).map((dir) => `cgroup ${dir} is still there`);
+/**
+ * The pool's prepared root when every mount target of the run is an empty directory of it
+ * (it is read-only: nothing can be made in it), else null (spawn()'s own host view).
+ */
+function preparedRoot(
+  plan: GradePlan,
+  root: PreparedRoot | null,
+): string | null {
+  if (root === null || !root.mountPoints.has(plan.workDir)) return null;
+  for (const d of plan.dirs) if (!root.mountPoints.has(d.inside)) return null;
+  return root.path;
 }
 
 /** Runs `plan` in `slot`; never throws: a failure of the grader is an `XX` result. */
@@ -141,9 +146,8 @@ export async function runPlan(
   const cleanups: (() => unknown)[] = [];
   const cleanupErrors: string[] = [];
   let result: GradeResult;
-  const made: { cg: Cgroup | null } = { cg: null };
   try {
-    result = await runInside(plan, slot, cleanups, (c) => made.cg = c);
+    result = await runInside(plan, slot, cleanups);
   } catch (e) {
     result = failedResult(errText(e));
   }
@@ -154,8 +158,9 @@ export async function runPlan(
       cleanupErrors.push(errText(e));
     }
   }
-  // The guarantee: nothing of the run is left. Checked, not assumed.
-  if (made.cg !== null) cleanupErrors.push(...leftoverDirs(made.cg.paths));
+  // The guarantee: nothing of the run is left. Checked, not assumed: the cgroup's destroy()
+  // resolves only once rmdir(2) succeeded for each of its directories (the kernel refuses it
+  // while a process or a sub-group is in it), and otherwise its error is reported here.
   if (cleanupErrors.length > 0) {
     const msg = `Cleanup failed: ${cleanupErrors.join("; ")}`;
     result = {
@@ -172,7 +177,6 @@ async function runInside(
   plan: GradePlan,
   slot: Slot,
   cleanups: (() => unknown)[],
-  setCgroup: (cg: Cgroup) => void,
 ): Promise<GradeResult> {
   // The run's cgroup: fresh, so no charge or counter of an earlier run is in it.
   const cg = Cgroup.create(slot.name, {
@@ -180,7 +184,6 @@ async function runInside(
     controllers: RUN_CONTROLLERS,
     limits: { pids: plan.processLimit },
   });
-  setCgroup(cg);
   cleanups.push(() => cg.destroy());
   setMemoryNoSwap(cg, plan.memoryLimit);
   const clock = new CpuClock(cg.paths);
@@ -218,11 +221,12 @@ async function runInside(
   // Wall time starts before the sandbox is made, so it never misses a moment of the program
   // (it includes the few milliseconds of set-up, as the CPU time does).
   const t0 = performance.now();
+  const rootfs = plan.rootfs ?? preparedRoot(plan, slot.root);
   const sandbox = await spawn({
     argv: plan.argv,
     env: plan.env,
     cwd: plan.cwd,
-    ...(plan.rootfs === null ? {} : { rootfs: plan.rootfs }),
+    ...(rootfs === null ? {} : { rootfs }),
     readOnly: true,
     hostname: "box",
     namespaces: {
@@ -258,6 +262,9 @@ async function runInside(
       })),
     ],
     maskedPaths: slot.maskedPaths,
+    // The default read-only paths (/proc/sys, /proc/sysrq-trigger...) are writable by root
+    // only, and the program runs as an unprivileged uid without capabilities.
+    readonlyPaths: [],
     user: { uid: slot.uid, gid: slot.gid, groups: [] },
     rlimits: {
       ...(cpuBackstop === undefined

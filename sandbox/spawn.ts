@@ -960,6 +960,9 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
     ["urandom", 1, 9],
     ["tty", 5, 0],
   ];
+  // Device nodes get their exact modes (0666), not the caller's umask; the umask is restored
+  // right after so the command inherits the caller's.
+  const umask = p.syscall("umask", [0], { label: "umask(0)" });
   for (const [name, major, minor] of nodes) {
     if (devNodesByMknod) {
       p.mknod(`${dev}/${name}`, 0o20666, BigInt((major << 8) | minor));
@@ -974,6 +977,7 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
   }
   p.mkdir(`${dev}/pts`);
   p.mkdir(`${dev}/shm`, 0o1777);
+  p.syscall("umask", [umask], { label: "umask(restore)" });
   p.mount("devpts", `${dev}/pts`, {
     type: "devpts",
     flags: MS_NOSUID | MS_NOEXEC,

@@ -63,3 +63,18 @@ export function pidsRunning(argv: readonly string[]): number[] {
   }
   return pids;
 }
+
+/** Prepared roots of grader pools of process `pid`: their directories and mounts on the host. */
+export function poolRoots(pid: number): string[] {
+  const prefix = `/run/denobox/grader/grader-${pid}-`;
+  const found = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((target) => target.startsWith(prefix))
+    .map((target) => `mount ${target}`);
+  try {
+    for (const e of Deno.readDirSync("/run/denobox/grader")) {
+      if (e.name.startsWith(`grader-${pid}-`)) found.push(`dir ${e.name}`);
+    }
+  } catch { /* never made */ }
+  return found;
+}

@@ -9,9 +9,14 @@ import {
   IS_ROOT,
   runAsNobody,
 } from "../_helpers.ts";
-import { grade, type GradeResult, GraderPool } from "denobox/grader";
+import {
+  grade,
+  type GradeResult,
+  GraderPool,
+  type GraderPoolOptions,
+} from "denobox/grader";
 import { formatMeta } from "../../grader/meta.ts";
-import { fixture, pidsRunning, poolGroups } from "./_fixtures.ts";
+import { fixture, pidsRunning, poolGroups, poolRoots } from "./_fixtures.ts";
 
 const TAG = "[root]";
 const dec = new TextDecoder();
@@ -70,15 +75,17 @@ function graderFds(): string[] {
 async function withPool(
   fn: (pool: GraderPool) => Promise<void>,
   concurrency = 2,
+  options: GraderPoolOptions = {},
 ): Promise<void> {
   await (warm ??= grade({ argv: ["true"] }));
   {
-    await using pool = new GraderPool({ concurrency });
+    await using pool = new GraderPool({ ...options, concurrency });
     await fn(pool);
   }
   assertEquals(poolGroups(Deno.pid), [], "pool cgroups left behind");
   assertEquals(graderFds(), [], "fds leaked");
   assertEquals(graderMounts(), [], "mounts leaked");
+  assertEquals(poolRoots(Deno.pid), [], "prepared root left");
   assertEquals(graderChildren(), [], "child processes left");
 }
 
@@ -508,16 +515,20 @@ Deno.test({
       }
       assert(seen, "the run never started");
       assertEquals(poolGroups(child.pid).length > 0, true);
+      assert(poolRoots(child.pid).length > 0, "no prepared root");
       child.kill("SIGKILL");
       await child.status;
       let clean = false;
       for (let i = 0; i < 100 && !clean; i++) {
         clean = pidsRunning(marker).length === 0 &&
-          poolGroups(child.pid).length === 0;
+          poolGroups(child.pid).length === 0 &&
+          poolRoots(child.pid).length === 0;
         if (!clean) await new Promise((r) => setTimeout(r, 50));
       }
       assertEquals(pidsRunning(marker), []);
       assertEquals(poolGroups(child.pid), []);
+      // the watchdog unmounted the prepared root and removed its directory
+      assertEquals(poolRoots(child.pid), []);
     } finally {
       await child.stderr.cancel();
       await Deno.remove(file);
@@ -626,5 +637,49 @@ Deno.test({
       assertEquals(small.status, "OK", explain(small));
       assert(small.maxRss > 0 && small.maxRss < 8 * 1024, explain(small));
     });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: the pool's prepared root shows exactly spawn()'s host view, read-only; other work dirs fall back to the host view`,
+  ignore: !IS_ROOT,
+  async fn() {
+    // what a box sees: the tree's entries (with their kind) and its mount points
+    const look = sh(
+      "for d in / /etc /etc/ssl; do ls -A -l $d | awk 'NR > 1 {print $1, $NF}'; done; " +
+        "cut -d' ' -f5 /proc/self/mountinfo | sort; " +
+        "for d in / /usr /etc /etc/ssl/certs /root /home; do touch $d/x 2>/tmp/e && echo writable $d; done; true",
+    );
+    const views: string[] = [];
+    for (const prepareRoot of [true, false]) {
+      await withPool(
+        async (pool) => {
+          const r = await pool.grade({ argv: look });
+          assertEquals(r.status, "OK", explain(r));
+          views.push(text(r.stdout));
+          if (prepareRoot) {
+            // made once for the pool, visible on the host only under /run/denobox/grader
+            const roots = poolRoots(Deno.pid);
+            assert(roots.some((x) => x.startsWith("mount ")), roots.join());
+          }
+          // a work directory that is not in the prepared root: that run builds its own view
+          const other = await pool.grade({
+            argv: sh("pwd; touch f && ls"),
+            workDir: "/work",
+          });
+          assertEquals(other.status, "OK", explain(other));
+          assertEquals(text(other.stdout), "/work\nf\n");
+        },
+        1,
+        { prepareRoot },
+      );
+    }
+    // The host view makes /tmp a tmpfs of its own that the grader covers; otherwise the same.
+    const drop = (v: string) =>
+      v.split("\n").filter((l) => l !== "/tmp").join("\n");
+    assertEquals(drop(views[0]!), drop(views[1]!));
+    assert(!views[0]!.includes("writable"), views[0]);
+    assert(!views[0]!.includes("shadow"), views[0]);
   },
 });

@@ -321,3 +321,40 @@ Deno.test(
     assert(e.index > 0);
   },
 );
+
+Deno.test(
+  "spawn [root]: /dev nodes are 0666 whatever the caller's umask, and the command keeps that umask",
+  { ignore: !IS_ROOT },
+  async () => {
+    const rootfs = await ensureRootfs();
+    for (const base of [{}, { rootfs }]) {
+      await using box = await spawn({
+        argv: [
+          "/bin/sh",
+          "-c",
+          "stat -c '%a %n' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; umask; echo x > /dev/null && echo written",
+        ],
+        env: { PATH: "/usr/bin:/bin" },
+        user: { uid: 1000, gid: 1000 },
+        stdout: "pipe",
+        stderr: "pipe",
+        ...base,
+      });
+      const { status, stdout, stderr } = await box.output();
+      assertEquals(status.code, 0, dec.decode(stderr));
+      const lines = dec.decode(stdout).trim().split("\n");
+      assertEquals(
+        lines.slice(0, 6).map((l) => l.split(" ")[0]),
+        Array(6).fill("666"),
+      );
+      const mask = Deno.umask();
+      Deno.umask(mask);
+      assertEquals(parseInt(lines[6]!, 8), mask, "the caller's umask");
+      assertEquals(
+        lines[7],
+        "written",
+        "an unprivileged command can write /dev/null",
+      );
+    }
+  },
+);
