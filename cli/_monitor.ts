@@ -68,7 +68,11 @@ function selfCommand(): string[] {
   const flags = ["run", "-A", "--no-check", "--quiet", "--no-lock"];
   // the launcher's bundle: run the same entry file again
   if (Deno.mainModule.endsWith(".js")) {
-    return [...flags, "--no-config", new URL(Deno.mainModule).pathname];
+    // the `run` fast entry (run/run_main.js) has no monitor: the full CLI beside it has
+    const entry = Deno.mainModule.endsWith("/run/run_main.js")
+      ? new URL("../main.js", Deno.mainModule)
+      : new URL(Deno.mainModule);
+    return [...flags, "--no-config", entry.pathname];
   }
   const main = new URL("./main.ts", import.meta.url).pathname;
   const config = new URL("../deno.json", import.meta.url).pathname;

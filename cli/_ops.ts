@@ -9,23 +9,13 @@ import type { ContainerInfo, Store } from "./_store.ts";
 import { CliError } from "./_errors.ts";
 import { signalNo } from "./_format.ts";
 import { removeRuntimeDir } from "./_rootfs.ts";
+import { processStartTime } from "./_proc.ts";
+
+export { processStartTime };
 
 /** The cgroup name a container's owner creates. */
 export function cgroupName(id: string): string {
   return `ctr-${id.slice(0, 32)}`;
-}
-
-/** The start time of process `pid` (clock ticks since boot), or null when it is gone. */
-export function processStartTime(pid: number): number | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; starttime is field 22
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const t = Number(fields[19]);
-    return Number.isFinite(t) ? t : null;
-  } catch {
-    return null;
-  }
 }
 
 /**

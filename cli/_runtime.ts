@@ -7,16 +7,22 @@
  * @module
  */
 import { join } from "./_path.ts";
-import type { SpawnOptions } from "denobox/sandbox";
+import {
+  defaultHardening,
+  type Hardening,
+  type Sandbox,
+  SandboxSetupError,
+  type SandboxStatus,
+  spawn,
+  type SpawnOptions,
+} from "denobox/sandbox";
 import type { Store } from "./_store.ts";
 import type { ContainerConfig } from "./_store.ts";
 import { LogWriter } from "./_log.ts";
 import { CliError, Exit } from "./_errors.ts";
-import { attachRootfs, openImageStore, removeRuntimeDir } from "./_rootfs.ts";
 import { signalNo } from "./_format.ts";
-import { processStartTime } from "./_ops.ts";
+import { processStartTime } from "./_proc.ts";
 import { trace } from "./_trace.ts";
-import { exists } from "./_fs.ts";
 import { followTerminalSize, terminalSize } from "./_tty.ts";
 
 /** How the owner is connected to the user. */
@@ -27,6 +33,12 @@ export interface Attachment {
   stdin: boolean;
   /** Called once the container runs (the detached monitor reports to its launcher here). */
   onStarted?: (pid: number) => void;
+  /**
+   * The container was created by this process just now: no earlier run can have left a
+   * `paused` marker to clear. (A removal attempt of a missing file throws inside Deno, and
+   * the first error a process throws costs about a millisecond.)
+   */
+  fresh?: boolean;
 }
 
 /** What happened. */
@@ -85,10 +97,7 @@ export async function runAsOwner(
     await using stack = new AsyncDisposableStack();
     trace("runAsOwner");
     const useCgroup = config.cgroup !== false;
-    const [{ spawn, SandboxSetupError }, cgroupMod] = await Promise.all([
-      import("denobox/sandbox"),
-      useCgroup ? import("denobox/cgroup") : null,
-    ]);
+    const cgroupMod = useCgroup ? await import("denobox/cgroup") : null;
     trace("modules loaded");
     // cgroup (limits applied before any process joins)
     let cg: import("denobox/cgroup").Cgroup | null = null;
@@ -123,6 +132,10 @@ export async function runAsOwner(
     // a rootless overlay exists only inside the sandbox: its merged view is /proc/<pid>/root
     let viewThroughPid = false;
     if (config.image) {
+      // image code only for image containers (the host view and --rootfs never load it)
+      const { attachRootfs, openImageStore, removeRuntimeDir } = await import(
+        "./_rootfs.ts"
+      );
       const images = await openImageStore(paths);
       const image = await images.resolve(config.imageId ?? config.image);
       const r = stack.use(await attachRootfs(paths, id, image));
@@ -164,11 +177,6 @@ export async function runAsOwner(
     trace("rootfs and network prepared");
     const hardening = await containerHardening(config, paths.run);
 
-    // /proc entries the kernel lacks (no CONFIG_MAGIC_SYSRQ: no /proc/sysrq-trigger) cannot be
-    // made read-only; they cannot be written either
-    const readonlyPaths = hardening.readonlyPaths.filter((p) =>
-      !p.startsWith("/proc/") || exists(p)
-    );
     const env = { HOSTNAME: config.hostname, HOME: "/root", ...config.env };
     const tty = config.tty;
     const size = tty && attach.foreground
@@ -200,7 +208,6 @@ export async function runAsOwner(
       ...(cg ? { cgroup: cg } : {}),
       ...(setup ? { setup } : {}),
       ...hardening,
-      readonlyPaths,
       ...(tty ? { pty: size } : {
         stdin: attach.stdin ? "pipe" as const : "null" as const,
         stdout: "pipe" as const,
@@ -209,7 +216,7 @@ export async function runAsOwner(
     };
     trace("hardening compiled");
     const log = stack.use(await LogWriter.open(join(store.dir(id), "ctr.log")));
-    let sandbox: import("denobox/sandbox").Sandbox;
+    let sandbox: Sandbox;
     try {
       sandbox = await spawn(options);
     } catch (e) {
@@ -240,7 +247,7 @@ export async function runAsOwner(
     }
     trace("spawned");
     stack.use(sandbox);
-    removeQuietly(store.pausedMarker(id));
+    if (!attach.fresh) removeQuietly(store.pausedMarker(id));
     store.updateState(id, {
       status: "running",
       pid: sandbox.pid,
@@ -305,7 +312,7 @@ export async function runAsOwner(
         forward.push([sig, f]);
       }
     }
-    let status: import("denobox/sandbox").SandboxStatus;
+    let status: SandboxStatus;
     try {
       status = await sandbox.status;
       await Promise.allSettled(pumps);
@@ -357,12 +364,12 @@ export async function runAsOwner(
       failure = new CliError(msg, Exit.FAILED, { cause: e });
     }
   } finally {
-    removeQuietly(store.pausedMarker(id));
     if (config.autoRemove) {
+      // the record goes as a whole, its paused marker with it
       try {
         store.removeRecord(id);
       } catch { /* already gone */ }
-    }
+    } else removeQuietly(store.pausedMarker(id));
     monitorLock.release();
     trace("released");
   }
@@ -377,8 +384,7 @@ export async function runAsOwner(
 export async function containerHardening(
   config: ContainerConfig,
   cacheDir?: string,
-): Promise<import("denobox/sandbox").Hardening> {
-  const { defaultHardening } = await import("denobox/sandbox");
+): Promise<Hardening> {
   const profileText = config.seccomp === null ||
       config.seccomp === "unconfined"
     ? null
@@ -421,8 +427,8 @@ function cachedFilter(
   dir: string,
   config: ContainerConfig,
   choice: string,
-  build: (seccomp: string) => import("denobox/sandbox").Hardening,
-): import("denobox/sandbox").Hardening {
+  build: (seccomp: string) => Hardening,
+): Hardening {
   if (BUNDLE === null) return build(choice);
   const key = [
     "denobox seccomp cache 1",
@@ -487,7 +493,7 @@ async function pump(
 }
 
 async function pumpPipe(
-  sandbox: import("denobox/sandbox").Sandbox,
+  sandbox: Sandbox,
   stream: "stdout" | "stderr",
   sink: (chunk: Uint8Array) => Promise<void>,
 ): Promise<void> {

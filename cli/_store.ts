@@ -131,10 +131,14 @@ const INITIAL_STATE: ContainerState = {
   ip: null,
 };
 
+// Files are written as bytes: Deno.writeTextFileSync's first call in a process costs about
+// 0.3 ms more than Deno.writeFileSync's, on the start path of every `run`.
+const encoder = new TextEncoder();
+
 /** Writes `data` to `path` atomically: a reader sees the old or the new file, never half. */
 export function writeJsonAtomic(path: string, data: unknown): void {
   const tmp = `${path}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(data, null, 2) + "\n");
+  Deno.writeFileSync(tmp, encoder.encode(JSON.stringify(data, null, 2) + "\n"));
   Deno.renameSync(tmp, path);
 }
 
@@ -306,7 +310,7 @@ export class Store {
       // written aside, then hard-linked into place: link() fails with EEXIST atomically, and
       // a name file is never seen half written
       const tmp = `${path}.${Deno.pid}.${id.slice(0, 8)}.tmp`;
-      Deno.writeTextFileSync(tmp, id, { mode: 0o600 });
+      Deno.writeFileSync(tmp, encoder.encode(id), { mode: 0o600 });
       try {
         Deno.linkSync(tmp, path);
         return true;

@@ -128,8 +128,14 @@ async function createFromContext(
   return { store, id: created.id, config: created };
 }
 
-/** `denobox run`. */
-export async function runCommand(ctx: Context): Promise<number> {
+/**
+ * `denobox run`. `runtime` is the foreground owner's module when the caller has it loaded
+ * already (the `run` fast entry); otherwise it is imported when needed.
+ */
+export async function runCommand(
+  ctx: Context,
+  runtime?: Pick<typeof import("./_runtime.ts"), "runAsOwner">,
+): Promise<number> {
   const detach = ctx.options.bool("detach");
   const autoRemove = ctx.options.bool("rm");
   const { store, id } = await createFromContext(ctx, autoRemove);
@@ -140,10 +146,11 @@ export async function runCommand(ctx: Context): Promise<number> {
     console.log(id);
     return 0;
   }
-  const { runAsOwner } = await import("./_runtime.ts");
+  const { runAsOwner } = runtime ?? await import("./_runtime.ts");
   const { status } = await runAsOwner(store, id, {
     foreground: true,
     stdin: ctx.options.bool("interactive"),
+    fresh: true,
   });
   return status;
 }

@@ -3,7 +3,16 @@
 // compiled seccomp filter cached on disk is the one the compiler makes; and the CLI's own path
 // helpers agree with node:path (the CLI avoids node:path for its start-up cost).
 import * as nodePath from "node:path";
-import { assert, assertEquals, assertMatch, IS_ROOT } from "../_helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  CACHE,
+  denoRunArgs,
+  IS_ROOT,
+  REPO,
+  runCommand,
+} from "../_helpers.ts";
 import {
   basename,
   dirname,
@@ -13,6 +22,7 @@ import {
   resolve,
 } from "../../cli/_path.ts";
 import { defaultHardening } from "denobox/sandbox";
+import { isRunCommand } from "../../cli/run_main.ts";
 import { cli, DENOBOX, until } from "./_cli.ts";
 
 Deno.test("cli path helpers agree with node:path", () => {
@@ -53,6 +63,87 @@ Deno.test("cli path helpers agree with node:path", () => {
         `resolve(${a}, ${b})`,
       );
     }
+  }
+});
+
+Deno.test("cli run entry: only [--root DIR] run ... takes the fast way", () => {
+  for (
+    const [argv, want] of [
+      [["run", "/bin/true"], true],
+      [["--root", "/x", "run"], true],
+      [["--root=/x", "--root", "/y", "run", "--help"], true],
+      [["--root", "run", "run"], true],
+      [["--root", "run"], false],
+      [["ps", "run"], false],
+      [["--version", "run"], false],
+      [["-h"], false],
+      [[], false],
+    ] as const
+  ) {
+    assertEquals(isRunCommand(argv), want, JSON.stringify(argv));
+  }
+});
+
+Deno.test("cli run entry: answers as the full CLI does, and hands it everything else", async () => {
+  const root = await Deno.makeTempDir({ prefix: "denobox-entry-" });
+  const deno = Deno.execPath();
+  const main = join(REPO, "cli", "main.ts");
+  const fast = join(REPO, "cli", "run_main.ts");
+  try {
+    for (
+      const args of [
+        ["run", "--help"],
+        ["run", "--bogus", "/bin/true"],
+        ["run", "--rm", "--cgroups", "maybe", "/bin/true"],
+        ["--version"],
+        ["ps", "-a"],
+        ["nosuch"],
+      ]
+    ) {
+      const want = await runCommand(deno, [
+        ...denoRunArgs(main),
+        "--root",
+        root,
+        ...args,
+      ]);
+      // the launcher (the bundled run entry for a `run`), and the entry from source
+      for (
+        const got of [
+          await cli(root, args),
+          await runCommand(deno, [
+            ...denoRunArgs(fast),
+            "--root",
+            root,
+            ...args,
+          ]),
+        ]
+      ) {
+        assertEquals(got.code, want.code, `${args.join(" ")}: ${got.stderr}`);
+        assertEquals(got.stdout, want.stdout, args.join(" "));
+        assertEquals(got.stderr, want.stderr, args.join(" "));
+      }
+    }
+    // the bundled run entry hands a non-run command line to the full bundle beside it
+    const current = (await Deno.readTextFile(join(CACHE, "cli", "current")))
+      .trim();
+    const bundled = join(CACHE, "cli", current, "run", "run_main.js");
+    const ps = await runCommand(deno, [
+      "run",
+      "-A",
+      "--no-check",
+      "--quiet",
+      "--no-lock",
+      "--no-config",
+      bundled,
+      "--root",
+      root,
+      "ps",
+      "-a",
+    ]);
+    assertEquals(ps.code, 0, ps.stderr);
+    assertMatch(ps.stdout, /^CONTAINER ID\s+IMAGE/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 
