@@ -4,6 +4,7 @@
  * `defaultHardening({ capAdd, capDrop, seccomp })` into their options to adjust it.
  * @module
  */
+import { procEntryMissing } from "./_procfs.ts";
 import {
   type CapabilityMasks,
   capabilityMasks,
@@ -105,6 +106,7 @@ const DEFAULT_FILTERS = new Map<string, Uint8Array<ArrayBuffer>>();
 let readonlyHere: readonly string[] | null = null;
 
 function exists(path: string): boolean {
+  if (procEntryMissing(path)) return false;
   try {
     Deno.lstatSync(path);
     return true;

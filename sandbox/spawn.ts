@@ -17,6 +17,7 @@ import {
   type SignalName,
   signalNumber,
 } from "denobox/libc";
+import { procEntryMissing } from "./_procfs.ts";
 import { Program, type StepArg, type StepResult } from "./program.ts";
 import { appendInitTail } from "./_init.ts";
 import { launch, type SetupHook } from "./launch.ts";
@@ -1166,6 +1167,7 @@ function kindInside(
 }
 
 function statKind(host: string): "file" | "dir" | "absent" {
+  if (procEntryMissing(host)) return "absent";
   try {
     return Deno.statSync(host).isDirectory ? "dir" : "file";
   } catch {
