@@ -76,11 +76,22 @@ function usedControllers(h: HierarchyInfo): V1Controller[] {
   return V1_USED.filter((c) => h.mount.controllers.includes(c));
 }
 
-/** The controllers a caller may name in `Cgroup.create`'s `controllers` option. */
-export const CONTROLLER_NAMES = [...V1_USED, "io"] as const;
+/**
+ * A controller `Cgroup.create` can be asked for in its `controllers` option; `"io"` stands for
+ * v1's `"blkio"`, so one name works on both versions.
+ */
+export type ControllerName =
+  | "memory"
+  | "cpu"
+  | "cpuacct"
+  | "cpuset"
+  | "pids"
+  | "freezer"
+  | "blkio"
+  | "io";
 
-/** A controller name of `Cgroup.create`'s `controllers` option. */
-export type ControllerName = typeof CONTROLLER_NAMES[number];
+/** The controllers a caller may name in `Cgroup.create`'s `controllers` option. */
+export const CONTROLLER_NAMES: readonly ControllerName[] = [...V1_USED, "io"];
 
 /**
  * Checks a `controllers` option and returns the v1 controllers it names ("io" is v1's

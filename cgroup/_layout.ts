@@ -21,7 +21,10 @@ export interface HierarchyInfo {
   ownDir: string | null;
 }
 
-/** The cgroup layout classes. */
+/**
+ * How a machine mounts cgroups: `"v2"` (unified only), `"v1"` (legacy only) or `"hybrid"` (v1
+ * controllers plus a v2 mount, which holds no controllers denobox uses).
+ */
 export type CgroupMode = "v2" | "v1" | "hybrid";
 
 /** What the two proc files say. */

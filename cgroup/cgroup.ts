@@ -15,6 +15,8 @@ import { killGroup } from "./kill.ts";
 import { type MemoryLimitOptions, memoryPlan } from "./memory.ts";
 import { pidsPlan } from "./pids.ts";
 
+export type { ControllerName } from "./_create.ts";
+
 /** Limits applied while a group is created (a failure removes the group again). */
 export interface CgroupLimits {
   /** Memory limit, or the limit with swap and high (see `setMemoryLimit`). */

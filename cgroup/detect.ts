@@ -6,6 +6,8 @@ import {
 import { readOptional } from "./_fs.ts";
 import { parseControllerList } from "./_parse.ts";
 
+export type { CgroupMode } from "./_layout.ts";
+
 /** One mounted cgroup hierarchy. */
 export interface CgroupHierarchy {
   /** 1 (legacy) or 2 (unified). */

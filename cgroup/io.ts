@@ -6,9 +6,13 @@ import type { Cgroup } from "./cgroup.ts";
 
 /** Limits of `setIoLimit`: bytes per second (numbers or sizes like `"10m"`) and I/Os per second. */
 export interface IoLimitOptions {
+  /** Read bytes per second (`"10m"` = 10 MiB/s); `"max"` or `Infinity` removes the limit. */
   rbps?: number | string;
+  /** Write bytes per second (`"10m"` = 10 MiB/s); `"max"` or `Infinity` removes the limit. */
   wbps?: number | string;
+  /** Read operations per second; `"max"` or `Infinity` removes the limit. */
   riops?: number | "max";
+  /** Write operations per second; `"max"` or `Infinity` removes the limit. */
   wiops?: number | "max";
 }
 

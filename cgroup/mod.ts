@@ -28,10 +28,12 @@ export {
   Cgroup,
   type CgroupCreateOptions,
   type CgroupLimits,
+  type ControllerName,
 } from "./cgroup.ts";
 export {
   type CgroupHierarchy,
   type CgroupLayout,
+  type CgroupMode,
   detectCgroups,
 } from "./detect.ts";
 export { type MemoryLimitOptions, setMemoryLimit } from "./memory.ts";

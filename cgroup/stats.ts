@@ -5,6 +5,7 @@ import type { Cgroup } from "./cgroup.ts";
 export interface CgroupStats {
   /** CPU time in µs (v2 cpu.stat; v1 cpuacct.usage*). */
   cpu: { usage: number; user: number; system: number };
+  /** Memory use and OOM counts (memory controller). */
   memory: {
     /** Bytes charged now (v2 memory.current; v1 memory.usage_in_bytes). */
     current: number;

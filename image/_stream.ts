@@ -4,7 +4,10 @@ import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 
-/** A stream of bytes from anywhere the image code reads. */
+/**
+ * Bytes the image code reads (layers, blobs): a web stream, a Node-style async iterable, a
+ * list of chunks or one buffer, so callers hand over what they have without converting it.
+ */
 export type ByteSource =
   | ReadableStream<Uint8Array>
   | AsyncIterable<Uint8Array>

@@ -36,6 +36,8 @@ import {
   writeAll,
 } from "denobox/libc";
 import { type ByteSource, decompress, Hasher } from "./_stream.ts";
+
+export type { ByteSource } from "./_stream.ts";
 import { type TarEntry, TarReader, type TarSink } from "./tar.ts";
 
 /** One range of an id map: container ids `containerId..+size` are host ids `hostId..+size`. */
@@ -108,6 +110,7 @@ export interface ApplyResult {
  * ```
  */
 export class LayerError extends Error {
+  /** Always `"LayerError"`: the class name survives logging and structured cloning. */
   override name = "LayerError";
   /** The entry's name as archived. */
   readonly entry: string;

@@ -19,6 +19,7 @@ export {
   applyLayer,
   type ApplyOptions,
   type ApplyResult,
+  type ByteSource,
   type IdMapEntry,
   type IdMapping,
   LayerError,

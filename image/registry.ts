@@ -58,6 +58,7 @@ export interface RegistryOptions {
  * ```
  */
 export class RegistryError extends Error {
+  /** Always `"RegistryError"`: the class name survives logging and structured cloning. */
   override name = "RegistryError";
   /** HTTP status. */
   readonly status: number;

@@ -40,6 +40,7 @@ import {
  * ```
  */
 export class DigestMismatchError extends Error {
+  /** Always `"DigestMismatchError"`: the class name survives logging and structured cloning. */
   override name = "DigestMismatchError";
   /** What the bytes should hash to. */
   readonly expected: string;

@@ -71,6 +71,7 @@ export interface TarSink {
  * ```
  */
 export class TarFormatError extends Error {
+  /** Always `"TarFormatError"`: the class name survives logging and structured cloning. */
   override name = "TarFormatError";
 }
 

@@ -10,10 +10,16 @@
  * @module
  */
 
-const SUPPORTED_ARCHES = ["x86_64", "aarch64"] as const;
+/**
+ * A CPU architecture denobox runs on (and has syscall tables for): `"x86_64"` or `"aarch64"`.
+ * Loading denobox on any other one fails at import, before a wrong syscall number can run.
+ */
+export type SupportedArch = "x86_64" | "aarch64";
+
+const SUPPORTED_ARCHES: readonly SupportedArch[] = ["x86_64", "aarch64"];
 
 /** The architecture this process runs on, checked once at import. */
-export const ARCH: (typeof SUPPORTED_ARCHES)[number] = (() => {
+export const ARCH: SupportedArch = (() => {
   const arch = Deno.build.arch as string;
   if (Deno.build.os !== "linux") {
     throw new Error(
@@ -27,7 +33,7 @@ export const ARCH: (typeof SUPPORTED_ARCHES)[number] = (() => {
       })`,
     );
   }
-  return arch as (typeof SUPPORTED_ARCHES)[number];
+  return arch as SupportedArch;
 })();
 
 const sys = (n: number) =>

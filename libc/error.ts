@@ -111,6 +111,7 @@ export interface SyscallErrorInfo {
  * ```
  */
 export class SyscallError extends Error {
+  /** Always `"SyscallError"`: the class name survives logging and structured cloning. */
   override name = "SyscallError";
   /** The call that failed, as its man page names it (`"pivot_root"`). */
   readonly syscall: string;

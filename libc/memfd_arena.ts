@@ -13,7 +13,9 @@ import { syscallNumber } from "./syscall.ts";
 
 /** A shared memfd mapping: `arena` is the memory, `fd` the memfd (close-on-exec). */
 export interface MemfdArena extends Disposable {
+  /** The mapped memory, outside the V8 heap. */
   readonly arena: CArena;
+  /** The memfd behind it, to hand to the process that maps it too. */
   readonly fd: OwnedFd;
 }
 

@@ -23,7 +23,7 @@
  * ```
  * @module
  */
-export { ARCH } from "./_ffi.ts";
+export { ARCH, type SupportedArch } from "./_ffi.ts";
 export * from "./error.ts";
 export * from "./constants.ts";
 export * from "./memory.ts";

@@ -82,10 +82,15 @@ export function cloneRoutine(options: CloneRoutineOptions): number {
 
 /** Resource usage of a reaped process. Times in µs, maxRss in KiB. */
 export interface Rusage {
+  /** CPU time in user mode, µs (ru_utime). */
   userTime: number;
+  /** CPU time in the kernel, µs (ru_stime). */
   sysTime: number;
+  /** Peak resident set, KiB (ru_maxrss; includes what the process inherited at fork). */
   maxRss: number;
+  /** Times it gave up the CPU, mostly to wait for I/O (ru_nvcsw). */
   voluntarySwitches: number;
+  /** Times the scheduler took the CPU away (ru_nivcsw). */
   involuntarySwitches: number;
 }
 
@@ -335,7 +340,9 @@ export function setNonblocking(fd: number, on = true): void {
 
 /** A pseudo-terminal pair: the master (ours) and the slave (the child's stdio). */
 export interface PtyPair extends Disposable {
+  /** Our end: reads what the child writes, writes its input. */
   master: OwnedFd;
+  /** The child's terminal: pass it as its stdin, stdout and stderr. */
   slave: OwnedFd;
 }
 

@@ -47,6 +47,7 @@ export interface LeaseRecord {
 
 /** The state file's content. */
 export interface PoolState {
+  /** Format version, so a later format is refused instead of misread. */
   version: 1;
   /** The subnet, canonical (`10.88.0.0/16`). */
   subnet: string;

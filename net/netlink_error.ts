@@ -25,6 +25,7 @@ export interface NetlinkErrorInfo extends SyscallErrorInfo {
  * ```
  */
 export class NetlinkError extends SyscallError {
+  /** Always `"NetlinkError"`: the class name survives logging and structured cloning. */
   override name = "NetlinkError";
   /** The kernel's extended-ACK text, if any. */
   readonly extAck: string | undefined;

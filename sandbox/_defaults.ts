@@ -12,10 +12,16 @@ import {
 } from "./capabilities.ts";
 import { defaultHardening } from "./hardening.ts";
 
-/** The seccomp option of spawn/exec: a BPF program, the default profile, or none. */
+/**
+ * The `seccomp` option of spawn/exec: a compiled BPF program, `"default"` (denobox's profile,
+ * resolved against the capabilities kept), or `"unconfined"` / `false` for no filter.
+ */
 export type SeccompSetting = Uint8Array | "default" | "unconfined" | false;
 
-/** The capability option of spawn/exec: masks, or every capability kept. */
+/**
+ * The `capabilities` option of spawn/exec: explicit masks (see `capabilityMasks`), or `"all"`
+ * to keep every capability the sandbox's user has.
+ */
 export type CapabilitySetting = CapabilityMasks | "all";
 
 /** What the command's process gets: null means "leave as is". */

@@ -55,9 +55,13 @@ export type CapabilityName = keyof typeof CAPABILITIES;
 
 /** The capability masks spawn takes: bit N set = capability N kept. */
 export interface CapabilityMasks {
+  /** The bounding set: the most the command (and anything it execs) can ever gain. */
   bounding: bigint;
+  /** The capabilities the kernel checks for the command's calls. */
   effective: bigint;
+  /** The capabilities the command may make effective. */
   permitted: bigint;
+  /** The capabilities that may be kept across execve. */
   inheritable: bigint;
 }
 

@@ -28,6 +28,7 @@ export interface SandboxSetupErrorInfo {
  * ```
  */
 export class SandboxSetupError extends Error {
+  /** Always `"SandboxSetupError"`: the class name survives logging and structured cloning. */
   override name = "SandboxSetupError";
   /** The failing step's label. */
   readonly step: string;

@@ -96,9 +96,13 @@ export interface HardeningOptions {
 export interface Hardening {
   /** The compiled filter; `false` (no filter: an explicit opt-out for spawn) with `seccomp: "unconfined"`. */
   seccomp: Uint8Array<ArrayBuffer> | false;
+  /** The capability masks the command keeps. */
   capabilities: CapabilityMasks;
+  /** Paths hidden inside the sandbox (`DEFAULT_MASKED_PATHS`). */
   maskedPaths: readonly string[];
+  /** Paths remounted read-only inside, those of `DEFAULT_READONLY_PATHS` that exist here. */
   readonlyPaths: readonly string[];
+  /** PR_SET_NO_NEW_PRIVS is always set: setuid binaries cannot regain what was dropped. */
   noNewPrivs: true;
 }
 

@@ -67,9 +67,13 @@ export interface LaunchOptions {
 export interface LaunchExtras {
   /** Fds the child inherits and the parent closes after clone. */
   childFds?: OwnedFd[];
+  /** Our end of the child's stdin pipe, handed out as `sandbox.stdin`. */
   stdin?: OwnedFd | null;
+  /** Our end of the child's stdout pipe, handed out as `sandbox.stdout`. */
   stdout?: OwnedFd | null;
+  /** Our end of the child's stderr pipe, handed out as `sandbox.stderr`. */
   stderr?: OwnedFd | null;
+  /** A pty master opened here, handed out as `sandbox.pty`. */
   pty?: OwnedFd | null;
   /** Disposed after the reap (or on failure). */
   cleanup?: AsyncDisposableStack;

@@ -19,11 +19,13 @@
  * @module
  */
 export {
+  type CapabilitySetting,
   type CommandOptions,
   type IdMap,
   type MountSpec,
   type NamespaceSetting,
   type OverlayRootfs,
+  type SeccompSetting,
   spawn,
   type SpawnOptions,
   type Stdio,
@@ -32,6 +34,7 @@ export * from "./exec.ts";
 export {
   type ChildInfo,
   launch,
+  type LaunchExtras,
   type LaunchOptions,
   type SetupHook,
 } from "./launch.ts";

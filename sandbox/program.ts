@@ -72,19 +72,25 @@ export interface StepOptions {
 
 /** A decoded step, for tests and debugging. */
 export interface DecodedStep {
+  /** Position in the program, 0-based. */
   index: number;
   /** Syscall name, or `"end"`. */
   syscall: string;
+  /** Syscall number on the program's architecture. */
   nr: number;
   /** Raw argument words (addresses for loaded ones). */
   args: bigint[];
   /** Which arguments are loaded from their address at run time. */
   loads: boolean[];
+  /** A failure of this step is ignored (`StepOptions.mayFail`). */
   mayFail: boolean;
+  /** The result the step must return, or null when any success will do. */
   expect: bigint | null;
   /** For a fork: the step the parent continues at. */
   parentContinuesAt: number | null;
+  /** The name errors use for the step. */
   label: string;
+  /** The path the step acts on, if it was given one. */
   path: string | undefined;
 }
 

@@ -33,6 +33,8 @@ import {
   type SeccompSetting,
 } from "./_defaults.ts";
 
+export type { CapabilitySetting, SeccompSetting } from "./_defaults.ts";
+
 /** Where a stdio stream of the sandbox goes. */
 export type Stdio = "inherit" | "null" | "pipe" | number;
 
@@ -78,6 +80,7 @@ export type MountSpec =
  * `upper`). The paths may not hold `,`, `:` or `\`.
  */
 export interface OverlayRootfs {
+  /** The overlayfs layers and, for a writable root, where changes go. */
   overlay: {
     /** Read-only layers, top first (overlayfs's lowerdir order). */
     lower: readonly string[];
@@ -145,8 +148,11 @@ export interface SpawnOptions {
   parentDeathSignal?: SignalName | false;
   /** A new session (setsid), detached from our terminal (default true). */
   newSession?: boolean;
+  /** The command's stdin (default "inherit"); `"pipe"` gives `sandbox.stdin`. */
   stdin?: Stdio;
+  /** The command's stdout (default "inherit"); `"pipe"` gives `sandbox.stdout`. */
   stdout?: Stdio;
+  /** The command's stderr (default "inherit"); `"pipe"` gives `sandbox.stderr`. */
   stderr?: Stdio;
   /** Our fds to pass as the child's 3, 4, ... (every other fd is closed at exec). */
   extraFds?: readonly number[];

@@ -44,7 +44,9 @@ export type ArgOperator = "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq";
 export interface ArgCondition {
   /** Argument index, 0 to 5. */
   readonly arg: number;
+  /** How the argument is compared with `value`. */
   readonly op: ArgOperator;
+  /** The value compared with (for `"masked-eq"`, with the masked argument). */
   readonly value: number | bigint;
   /** The mask of `"masked-eq"` (required there, refused elsewhere). */
   readonly mask?: number | bigint;
@@ -54,6 +56,7 @@ export interface ArgCondition {
 export interface SeccompRule {
   /** Syscall name(s) from the architecture's table, or raw numbers. */
   readonly syscall: string | number | readonly (string | number)[];
+  /** What the kernel does with a matching call. */
   readonly action: SeccompAction;
   /** Conditions that must all hold (AND); absent or empty: the rule always applies. */
   readonly args?: readonly ArgCondition[];
@@ -66,7 +69,9 @@ export interface SeccompRule {
  * syscall overrides its conditional rules wherever they stand; put conditional rules first.)
  */
 export interface SeccompFilter {
+  /** The action for calls no rule matches (an allowlist uses an errno or kill here). */
   readonly defaultAction: SeccompAction;
+  /** The rules, tried in order for each syscall. */
   readonly rules: readonly SeccompRule[];
   /**
    * For calls from another ABI (32-bit x86 or x32 on x86_64, 32-bit arm on aarch64):

@@ -34,15 +34,21 @@ export type OciSeccompOperator =
 
 /** An argument test: `args[index] <op> value`; for MASKED_EQ `(args[index] & value) == valueTwo`. */
 export interface SeccompArgFilter {
+  /** Argument index, 0 to 5. */
   readonly index: number;
+  /** The value compared with; for MASKED_EQ, the mask. */
   readonly value: number | bigint;
+  /** For MASKED_EQ, the value the masked argument must equal (default 0). */
   readonly valueTwo?: number | bigint;
+  /** The comparison. */
   readonly op: OciSeccompOperator;
 }
 
 /** When a rule group applies: every listed cap present, the arch listed, the kernel new enough. */
 export interface SeccompRuleFilter {
+  /** Capabilities (`"CAP_SYS_ADMIN"`), compared with `ResolveOptions.caps`. */
   readonly caps?: readonly string[];
+  /** Architectures as Docker names them (`"amd64"`, `"arm64"`...). */
   readonly arches?: readonly string[];
   /** `"<kernel>.<major>"`, e.g. `"4.8"`. */
   readonly minKernel?: string;
@@ -50,12 +56,17 @@ export interface SeccompRuleFilter {
 
 /** One group of Docker's `syscalls[]`. */
 export interface SeccompSyscallRule {
+  /** The syscalls the group covers; names the architecture lacks are skipped. */
   readonly names?: readonly string[];
   /** The older single-name form. */
   readonly name?: string;
+  /** What the kernel does with a matching call. */
   readonly action: OciSeccompAction;
+  /** Conditions that must all hold; absent, null or empty: the group always applies. */
   readonly args?: readonly SeccompArgFilter[] | null;
+  /** The errno of `SCMP_ACT_ERRNO` (default EPERM). */
   readonly errnoRet?: number;
+  /** Free text for readers of the profile; ignored. */
   readonly comment?: string;
   /** Applies only when all of this holds. */
   readonly includes?: SeccompRuleFilter;
@@ -65,16 +76,24 @@ export interface SeccompSyscallRule {
 
 /** Docker's / OCI's seccomp profile (the shape of moby's `default.json`). */
 export interface SeccompProfile {
+  /** The action for calls no group matches. */
   readonly defaultAction: OciSeccompAction;
+  /** The errno of an `SCMP_ACT_ERRNO` default action (default EPERM). */
   readonly defaultErrnoRet?: number;
+  /** Architectures the profile was written for; accepted for compatibility, not used. */
   readonly architectures?: readonly string[];
+  /** Docker's native architectures and their compat ones; compat ABIs always get `badArchAction`. */
   readonly archMap?: readonly {
     readonly architecture: string;
     readonly subArchitectures?: readonly string[] | null;
   }[];
+  /** The rule groups, in order. */
   readonly syscalls?: readonly SeccompSyscallRule[] | null;
+  /** seccomp(2) flags (`SECCOMP_FILTER_FLAG_LOG`...); accepted for compatibility, not used. */
   readonly flags?: readonly string[];
+  /** OCI's user-notification agent socket; accepted for compatibility, not used. */
   readonly listenerPath?: string;
+  /** Opaque data for that agent; accepted for compatibility, not used. */
   readonly listenerMetadata?: string;
 }
 
