@@ -9,6 +9,7 @@
  * pool's sweep removes what is left of a pool whose process is gone.
  * @module
  */
+import { HOST_VIEW } from "denobox/sandbox";
 import {
   mount,
   MountFlag,
@@ -31,28 +32,8 @@ const {
 export const ROOTS_DIR = "/run/denobox/grader";
 
 // The same entries as spawn()'s built-in host view, never more (tests/grader checks it).
-const TOP = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt"];
-const ETC = [
-  "ld.so.cache",
-  "ld.so.conf",
-  "ld.so.conf.d",
-  "alternatives",
-  "ssl/certs",
-  "ssl/openssl.cnf",
-  "ca-certificates.conf",
-  "localtime",
-  "timezone",
-  "nsswitch.conf",
-  "protocols",
-  "services",
-  "mime.types",
-  "os-release",
-];
-const PASSWD =
-  "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-const GROUP = "root:x:0:\nnogroup:x:65534:\n";
-const HOSTS =
-  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+const { top: TOP, etc: ETC, passwd: PASSWD, group: GROUP, hosts: HOSTS } =
+  HOST_VIEW;
 
 /** Empty directories of the root: mount points a run covers (and /root, /home as in the host view). */
 const EMPTY_DIRS: readonly [string, number][] = [

@@ -35,24 +35,52 @@ interface Plan {
 let layout: Plan | null = null;
 let memo: { key: string; plan: Plan } | null = null;
 
-const TOP = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt"];
-// what programs need from /etc; never shadow, gshadow, sudoers, ssh keys, ssl/private
-const ETC = [
-  "ld.so.cache",
-  "ld.so.conf",
-  "ld.so.conf.d",
-  "alternatives",
-  "ssl/certs",
-  "ssl/openssl.cnf",
-  "ca-certificates.conf",
-  "localtime",
-  "timezone",
-  "nsswitch.conf",
-  "protocols",
-  "services",
-  "mime.types",
-  "os-release",
-];
+/**
+ * What the built-in host view shows, and nothing more: top-level host directories bound
+ * read-only (those that exist), the /etc entries programs need (never shadow, gshadow,
+ * sudoers, ssh keys, ssl/private), and the generated passwd, group and hosts files. Other
+ * builders of a host-like root (the grader's prepared root) use this same list.
+ */
+export const HOST_VIEW: {
+  readonly top: readonly string[];
+  readonly etc: readonly string[];
+  readonly passwd: string;
+  readonly group: string;
+  readonly hosts: string;
+} = Object.freeze({
+  top: Object.freeze([
+    "usr",
+    "bin",
+    "sbin",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "opt",
+  ]),
+  etc: Object.freeze([
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates.conf",
+    "localtime",
+    "timezone",
+    "nsswitch.conf",
+    "protocols",
+    "services",
+    "mime.types",
+    "os-release",
+  ]),
+  passwd:
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+  group: "root:x:0:\nnogroup:x:65534:\n",
+  hosts: "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+});
+const TOP = HOST_VIEW.top;
+const ETC = HOST_VIEW.etc;
 
 function inspect(path: string, name: string, flags = true): Entry | null {
   try {
@@ -160,11 +188,7 @@ function hostPlan(cacheDir: string | undefined): Plan {
   return plan;
 }
 
-const PASSWD =
-  "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-const GROUP = "root:x:0:\nnogroup:x:65534:\n";
-const HOSTS =
-  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+const { passwd: PASSWD, group: GROUP, hosts: HOSTS } = HOST_VIEW;
 
 /** Appends the steps that populate `root` (a fresh tmpfs) with the host view. */
 export function hostView(
