@@ -3,7 +3,7 @@
  * @module
  */
 import type { ContainerInfo } from "./_store.ts";
-import { Signal } from "../libc/constants.ts";
+import { Signal } from "denobox/libc/constants";
 
 /** Left-aligned columns separated by three spaces, as `docker ps` prints them. */
 export function table(

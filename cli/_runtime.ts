@@ -7,15 +7,19 @@
  * @module
  */
 import { join } from "./_path.ts";
-import {
-  defaultHardening,
-  type Hardening,
-  type Sandbox,
-  SandboxSetupError,
-  type SandboxStatus,
-  spawn,
-  type SpawnOptions,
+import type {
+  Hardening,
+  Sandbox,
+  SandboxStatus,
+  SpawnOptions,
 } from "denobox/sandbox";
+// The narrow public entry points (deno.json exports), not denobox/sandbox: its module graph
+// holds the seccomp compiler and Docker's profile (~35 KB), which a run whose filter comes from
+// the cache never needs (defaultHardening is imported from denobox/sandbox when a filter must
+// be compiled).
+import { spawn } from "denobox/sandbox/spawn";
+import { SandboxSetupError } from "denobox/sandbox/errors";
+import { baseHardening } from "denobox/sandbox/base_hardening";
 import type { Store } from "./_store.ts";
 import type { ContainerConfig } from "./_store.ts";
 import { LogWriter } from "./_log.ts";
@@ -389,20 +393,29 @@ export async function containerHardening(
       config.seccomp === "unconfined"
     ? null
     : await Deno.readTextFile(config.seccomp);
-  const build = (seccomp: "default" | "unconfined" | string) =>
-    defaultHardening({
-      capAdd: config.capAdd,
-      capDrop: config.capDrop,
-      seccomp: seccomp === "default" || seccomp === "unconfined"
-        ? seccomp
-        : JSON.parse(seccomp),
+  const caps = { capAdd: config.capAdd, capDrop: config.capDrop };
+  // The seccomp compiler and Docker's profile load only when a filter must be compiled: a
+  // filter from the on-disk cache needs just the capability masks and paths.
+  const build = async (
+    seccomp: "default" | "unconfined" | string,
+  ): Promise<Hardening> => {
+    if (seccomp === "unconfined") {
+      return { ...baseHardening(caps), seccomp: false };
+    }
+    const { defaultHardening } = await import("denobox/sandbox");
+    return defaultHardening({
+      ...caps,
+      seccomp: seccomp === "default" ? seccomp : JSON.parse(seccomp),
     });
+  };
   try {
     const choice = config.seccomp === "unconfined"
       ? "unconfined"
       : profileText ?? "default";
-    if (choice === "unconfined" || cacheDir === undefined) return build(choice);
-    return cachedFilter(cacheDir, config, choice, build);
+    if (choice === "unconfined" || cacheDir === undefined) {
+      return await build(choice);
+    }
+    return await cachedFilter(cacheDir, config, choice, caps, build);
   } catch (e) {
     throw new CliError(
       `Cannot confine container ${config.name}: ${
@@ -423,13 +436,14 @@ const BUNDLE = /\/\.cache\/cli\/(b-[^/]+)\//.exec(import.meta.url)?.[1] ?? null;
  * collision can never hand out another filter). Only from a bundle, whose name changes with
  * every rebuild; from source, the filter is compiled every time.
  */
-function cachedFilter(
+async function cachedFilter(
   dir: string,
   config: ContainerConfig,
   choice: string,
-  build: (seccomp: string) => Hardening,
-): Hardening {
-  if (BUNDLE === null) return build(choice);
+  caps: { capAdd: readonly string[]; capDrop: readonly string[] },
+  build: (seccomp: string) => Promise<Hardening>,
+): Promise<Hardening> {
+  if (BUNDLE === null) return await build(choice);
   const key = [
     "denobox seccomp cache 1",
     BUNDLE,
@@ -441,6 +455,18 @@ function cachedFilter(
   ].join("\n") + "\0";
   const keyBytes = new TextEncoder().encode(key);
   const path = join(dir, "seccomp", `${fnv64(keyBytes)}.bpf`);
+  const cached = readFilter(path, keyBytes);
+  if (cached) return { ...baseHardening(caps), seccomp: cached };
+  const h = await build(choice);
+  if (h.seccomp) writeFilter(path, keyBytes, h.seccomp);
+  return h;
+}
+
+/** The filter stored at `path` under exactly `keyBytes`, or null (one read, no blocking pool). */
+function readFilter(
+  path: string,
+  keyBytes: Uint8Array,
+): Uint8Array<ArrayBuffer> | null {
   try {
     const data = Deno.readFileSync(path);
     const body = data.length - keyBytes.length;
@@ -448,22 +474,30 @@ function cachedFilter(
       body > 0 && body % 8 === 0 &&
       keyBytes.every((b, i) => data[i] === b)
     ) {
-      return { ...build("unconfined"), seccomp: data.slice(keyBytes.length) };
+      return data.slice(keyBytes.length);
     }
   } catch { /* not cached yet */ }
-  const h = build(choice);
-  if (h.seccomp) {
-    try {
-      Deno.mkdirSync(join(dir, "seccomp"), { recursive: true, mode: 0o700 });
-      const out = new Uint8Array(keyBytes.length + h.seccomp.length);
-      out.set(keyBytes);
-      out.set(h.seccomp, keyBytes.length);
-      const tmp = `${path}.${Deno.pid}.tmp`;
-      Deno.writeFileSync(tmp, out, { mode: 0o600 });
-      Deno.renameSync(tmp, path);
-    } catch { /* a cache only */ }
-  }
-  return h;
+  return null;
+}
+
+/** Stores `filter` at `path` under `keyBytes` (atomically; failure is fine: a cache only). */
+function writeFilter(
+  path: string,
+  keyBytes: Uint8Array,
+  filter: Uint8Array,
+): void {
+  try {
+    Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), {
+      recursive: true,
+      mode: 0o700,
+    });
+    const out = new Uint8Array(keyBytes.length + filter.length);
+    out.set(keyBytes);
+    out.set(filter, keyBytes.length);
+    const tmp = `${path}.${Deno.pid}.tmp`;
+    Deno.writeFileSync(tmp, out, { mode: 0o600 });
+    Deno.renameSync(tmp, path);
+  } catch { /* a cache only */ }
 }
 
 /** 64-bit FNV-1a of `bytes`, as 16 hex digits (two 32-bit lanes). */

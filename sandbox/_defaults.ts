@@ -10,7 +10,6 @@ import {
   type CapabilityName,
   lastCapability,
 } from "./capabilities.ts";
-import { defaultHardening } from "./hardening.ts";
 
 /**
  * The `seccomp` option of spawn/exec: a compiled BPF program, `"default"` (denobox's profile,
@@ -51,8 +50,14 @@ function capsOf(
   return setting;
 }
 
-/** The default profile compiled for the capabilities in `bounding` (null: all of them). */
-function defaultFilter(caps: CapabilityMasks | null): Uint8Array {
+/**
+ * The default profile compiled for the capabilities in `bounding` (null: all of them). The
+ * compiler and the profile (~35 KB of code) are loaded on first use only: a caller passing a
+ * compiled filter (the CLI's on-disk cache) or "unconfined" never loads them.
+ */
+async function defaultFilter(
+  caps: CapabilityMasks | null,
+): Promise<Uint8Array> {
   const last = lastCapability();
   const all = (1n << BigInt(last + 1)) - 1n;
   const mask = caps === null ? all : caps.bounding & all;
@@ -61,6 +66,7 @@ function defaultFilter(caps: CapabilityMasks | null): Uint8Array {
     const names = (Object.entries(CAPABILITIES) as [CapabilityName, number][])
       .filter(([, n]) => n <= last && (mask & (1n << BigInt(n))) !== 0n)
       .map(([name]) => name);
+    const { defaultHardening } = await import("./hardening.ts");
     f = defaultHardening({ capDrop: ["ALL"], capAdd: names })
       .seccomp as Uint8Array;
     filters.set(mask, f);
@@ -72,15 +78,15 @@ function defaultFilter(caps: CapabilityMasks | null): Uint8Array {
  * Resolves the seccomp and capability options: absent means the defaults; `false` or
  * `"unconfined"` means no filter; `"all"` keeps every capability. TypeError on bad values.
  */
-export function resolveHardening(
+export async function resolveHardening(
   o: { seccomp?: SeccompSetting; capabilities?: CapabilitySetting },
-): ResolvedHardening {
+): Promise<ResolvedHardening> {
   const capabilities = capsOf(o.capabilities);
   const s = o.seccomp;
   let seccomp: Uint8Array | null;
   if (s === false || s === "unconfined") seccomp = null;
   else if (s === undefined || s === "default") {
-    seccomp = defaultFilter(capabilities);
+    seccomp = await defaultFilter(capabilities);
   } else if (s instanceof Uint8Array) seccomp = s;
   else {
     throw new TypeError(

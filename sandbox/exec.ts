@@ -69,7 +69,7 @@ export async function exec(
     noNewPrivs: known?.noNewPrivs ?? true,
     ...options,
   };
-  const hardening = resolveHardening(o);
+  const hardening = await resolveHardening(o);
   let own: OwnedFd | null = null;
   const pidfd = "pidfd" in target && typeof target.pidfd === "number"
     ? target.pidfd

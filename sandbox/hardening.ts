@@ -4,83 +4,25 @@
  * `defaultHardening({ capAdd, capDrop, seccomp })` into their options to adjust it.
  * @module
  */
-import { procEntryMissing } from "./_procfs.ts";
 import {
-  type CapabilityMasks,
-  capabilityMasks,
   type CapabilityName,
   DEFAULT_CAPABILITIES,
   resolveCapabilities,
 } from "./capabilities.ts";
+import {
+  type BaseHardening,
+  baseHardening,
+  type BaseHardeningOptions,
+} from "./base_hardening.ts";
 import { compileProfile, compileSeccomp } from "./seccomp/mod.ts";
 import type { SeccompArch, SeccompFilter } from "./seccomp/compile.ts";
 import type { SeccompProfile } from "./seccomp/profile.ts";
 import { DEFAULT_SECCOMP_PROFILE } from "./seccomp/default_profile.ts";
 
-/**
- * Paths hidden inside the sandbox (spawn binds /dev/null over files and an empty read-only
- * tmpfs over directories; paths the kernel lacks are skipped). Each one either leaks the
- * host (other tenants' activity, hardware, kernel memory) or offers a kernel-wide knob:
- * - /proc/kcore: an image of kernel memory;
- * - /proc/keys, /proc/key-users: every keyring visible to the caller, with descriptions;
- * - /proc/timer_list, /proc/timer_stats, /proc/sched_debug: timers and tasks of the whole
- *   host (pids, command names, scheduling);
- * - /proc/latency_stats: kernel latency records of all tasks;
- * - /proc/interrupts: per-CPU interrupt counts, a known keystroke/network timing side channel;
- * - /proc/acpi, /proc/asound, /proc/scsi: host hardware, and /proc/scsi's writable
- *   add/remove-single-device;
- * - /sys/firmware: ACPI tables, EFI variables, DMI data of the host;
- * - /sys/devices/virtual/powercap: RAPL energy counters (the PLATYPUS power side channel).
- */
-export const DEFAULT_MASKED_PATHS: readonly string[] = [
-  "/proc/acpi",
-  "/proc/asound",
-  "/proc/interrupts",
-  "/proc/kcore",
-  "/proc/keys",
-  "/proc/key-users",
-  "/proc/latency_stats",
-  "/proc/timer_list",
-  "/proc/timer_stats",
-  "/proc/sched_debug",
-  "/proc/scsi",
-  "/sys/firmware",
-  "/sys/devices/virtual/powercap",
-];
-
-/**
- * Paths remounted read-only inside the sandbox: kernel-wide settings (/proc/sys), the magic
- * SysRq trigger, IRQ affinity (/proc/irq), bus and device knobs (/proc/bus) and filesystem
- * tunables (/proc/fs).
- */
-export const DEFAULT_READONLY_PATHS: readonly string[] = [
-  "/proc/bus",
-  "/proc/fs",
-  "/proc/irq",
-  "/proc/sys",
-  "/proc/sysrq-trigger",
-];
-
-/**
- * The device nodes a minimal /dev holds (bound from the host's, or created where mknod is
- * allowed): nothing that reaches hardware or the host's terminals. spawn adds /dev/pts,
- * /dev/ptmx, /dev/shm and the /dev/fd, stdin, stdout, stderr links.
- */
-export const DEFAULT_DEVICES: readonly string[] = [
-  "/dev/null",
-  "/dev/zero",
-  "/dev/full",
-  "/dev/random",
-  "/dev/urandom",
-  "/dev/tty",
-];
+export * from "./base_hardening.ts";
 
 /** Options of `defaultHardening`. */
-export interface HardeningOptions {
-  /** Capabilities to add to `DEFAULT_CAPABILITIES` (`"ALL"` for all). */
-  readonly capAdd?: readonly string[];
-  /** Capabilities to drop (`"ALL"` for all). */
-  readonly capDrop?: readonly string[];
+export interface HardeningOptions extends BaseHardeningOptions {
   /**
    * `"default"` (denobox's profile, resolved against the final capabilities), `"unconfined"`
    * (no filter), a Docker-format profile, or a `SeccompFilter`.
@@ -93,32 +35,12 @@ export interface HardeningOptions {
 }
 
 /** The hardening part of spawn's options. */
-export interface Hardening {
+export interface Hardening extends BaseHardening {
   /** The compiled filter; `false` (no filter: an explicit opt-out for spawn) with `seccomp: "unconfined"`. */
   seccomp: Uint8Array<ArrayBuffer> | false;
-  /** The capability masks the command keeps. */
-  capabilities: CapabilityMasks;
-  /** Paths hidden inside the sandbox (`DEFAULT_MASKED_PATHS`). */
-  maskedPaths: readonly string[];
-  /** Paths remounted read-only inside, those of `DEFAULT_READONLY_PATHS` that exist here. */
-  readonlyPaths: readonly string[];
-  /** PR_SET_NO_NEW_PRIVS is always set: setuid binaries cannot regain what was dropped. */
-  noNewPrivs: true;
 }
 
 const DEFAULT_FILTERS = new Map<string, Uint8Array<ArrayBuffer>>();
-let readonlyHere: readonly string[] | null = null;
-
-function exists(path: string): boolean {
-  if (procEntryMissing(path)) return false;
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function isFilter(x: SeccompProfile | SeccompFilter): x is SeccompFilter {
   return Array.isArray((x as SeccompFilter).rules);
 }
@@ -153,7 +75,6 @@ export function defaultHardening(options: HardeningOptions = {}): Hardening {
     ...(options.capAdd ? { capAdd: options.capAdd } : {}),
     ...(options.capDrop ? { capDrop: options.capDrop } : {}),
   });
-  const capabilities = capabilityMasks({ base: caps });
   const choice = options.seccomp ?? "default";
   let seccomp: Uint8Array<ArrayBuffer> | false;
   if (choice === "unconfined") {
@@ -194,13 +115,5 @@ export function defaultHardening(options: HardeningOptions = {}): Hardening {
       } (expected "default", "unconfined" or a profile)`,
     );
   }
-  return {
-    seccomp,
-    capabilities,
-    maskedPaths: DEFAULT_MASKED_PATHS,
-    // The sandbox's /proc comes from this kernel: what is missing here is missing there too
-    // (/proc/sysrq-trigger without CONFIG_MAGIC_SYSRQ), and a read-only remount needs a target.
-    readonlyPaths: readonlyHere ??= DEFAULT_READONLY_PATHS.filter(exists),
-    noNewPrivs: true,
-  };
+  return { seccomp, ...baseHardening(options) };
 }

@@ -26,7 +26,10 @@ import type { Sandbox } from "./sandbox.ts";
 import { mark } from "./_trace.ts";
 import { hostView } from "./_host_view.ts";
 import { type CapabilityMasks, lastCapability } from "./capabilities.ts";
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./hardening.ts";
+import {
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+} from "./base_hardening.ts";
 import {
   type CapabilitySetting,
   resolveHardening,
@@ -349,7 +352,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
   mark("spawn: called");
   const me = ids();
   const root = me.euid === 0;
-  const hardening = resolveHardening(o);
+  const hardening = await resolveHardening(o);
   mark("spawn: options checked, hardening resolved");
 
   // ---- namespaces ----
