@@ -5,7 +5,7 @@
  * @module
  */
 import { Cgroup, setMemoryLimit, stats } from "denobox/cgroup";
-import { type Hardening, spawn } from "denobox/sandbox";
+import { type Hardening, type RootTemplate, spawn } from "denobox/sandbox";
 import {
   open,
   OpenFlag,
@@ -17,7 +17,6 @@ import type { GradePlan } from "./_options.ts";
 import { type CaptureSink, OutputCapture } from "./_capture.ts";
 import { CpuClock } from "./_cpuclock.ts";
 import { WorkDir } from "./_workdir.ts";
-import type { PreparedRoot } from "./_rootfs.ts";
 import { decideVerdict, type KillReason } from "./_verdict.ts";
 import type { GradeResult, OutputTarget } from "./types.ts";
 
@@ -37,7 +36,7 @@ export interface Slot {
   /** The paths to mask inside (see `boxMaskedPaths`). */
   maskedPaths: readonly string[];
   /** The pool's prepared root, or null for spawn()'s host view per run. */
-  root: PreparedRoot | null;
+  root: RootTemplate | null;
 }
 
 const round3 = (s: number) => Math.round(s * 1000) / 1000;
@@ -126,16 +125,16 @@ function setMemoryNoSwap(cg: Cgroup, bytes: number): void {
 const errText = (e: unknown) => e instanceof Error ? e.message : String(e);
 
 /**
- * The pool's prepared root when every mount target of the run is an empty directory of it
+ * The pool's root template when every mount target of the run is an empty directory of it
  * (it is read-only: nothing can be made in it), else null (spawn()'s own host view).
  */
 function preparedRoot(
   plan: GradePlan,
-  root: PreparedRoot | null,
-): string | null {
+  root: RootTemplate | null,
+): RootTemplate | null {
   if (root === null || !root.mountPoints.has(plan.workDir)) return null;
   for (const d of plan.dirs) if (!root.mountPoints.has(d.inside)) return null;
-  return root.path;
+  return root;
 }
 
 /** Runs `plan` in `slot`; never throws: a failure of the grader is an `XX` result. */
@@ -236,6 +235,8 @@ async function runInside(
       ipc: true,
       uts: true,
       cgroup: true,
+      // no use to a run (the figures are taken outside), and one more namespace per run
+      time: false,
       net: slot.netns === null
         ? true
         : { path: `/proc/self/fd/${slot.netns.fd}` },

@@ -7,12 +7,12 @@ import {
   DEFAULT_SECCOMP_PROFILE,
   defaultHardening,
   type Hardening,
+  RootTemplate,
   type SeccompProfile,
   type SeccompSyscallRule,
 } from "denobox/sandbox";
 import { open, type OwnedFd, setns, unshare } from "denobox/libc";
 import { DEFAULTS, planGrade } from "./_options.ts";
-import { PreparedRoot, removeRoot, ROOTS_DIR } from "./_rootfs.ts";
 import { failedResult, RUN_CONTROLLERS, runPlan, type Slot } from "./_run.ts";
 import type { GradeOptions, GradeResult } from "./types.ts";
 
@@ -37,25 +37,18 @@ export interface GraderPoolOptions {
   reuseNetworkNamespace?: boolean;
   /**
    * Build the default root (the host view `spawn()` shows: system directories read-only, a
-   * curated /etc) once for the pool, read-only, and let every run bind it in one step instead
-   * of making its dozens of mounts. A run whose mount targets are not in it (a `workDir` or
-   * `dirs` target other than /box, /tmp, /home, /root) gets the host view of its own.
-   * Default true.
+   * curated /etc, a /dev) once for the pool as a `RootTemplate`, and let every run copy its
+   * mount namespace instead of making its dozens of mounts. It exists on the host only as an
+   * fd of this process: nothing to clean if the process dies. A run whose mount targets are
+   * not in it (a `workDir` or `dirs` target other than /box, /tmp, /home, /root) gets the host
+   * view of its own. Default true.
    */
   prepareRoot?: boolean;
 }
 
-/**
- * Cleans the pool's prepared root ($1, or "-") and cgroups (the other arguments) when this
- * process dies without closing the pool.
- */
+/** Cleans the pool's cgroups (the arguments) when this process dies without closing the pool. */
 const WATCHDOG = `
 while read -r _; do :; done
-root=$1; shift
-if [ "$root" != - ]; then
-  umount -l "$root" 2>/dev/null
-  rmdir "$root" 2>/dev/null
-fi
 for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
   left=0
   for d in "$@"; do
@@ -90,15 +83,8 @@ function stale(name: string): boolean {
   return m !== null && startTime(Number(m[1])) !== m[2];
 }
 
-/** Removes the prepared roots and groups of pools whose process died without cleaning up. */
+/** Removes the groups of pools whose process died without cleaning up. */
 async function sweepStale(poolDir: string): Promise<void> {
-  try {
-    for await (const e of Deno.readDir(ROOTS_DIR)) {
-      if (stale(e.name)) removeRoot(`${ROOTS_DIR}/${e.name}`);
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
   const parent = poolDir.slice(0, poolDir.lastIndexOf("/"));
   for await (const e of Deno.readDir(parent)) {
     if (!e.isDirectory || `${parent}/${e.name}` === poolDir) continue;
@@ -173,7 +159,7 @@ function boxMaskedPaths(paths: readonly string[]): string[] {
 
 interface Shared {
   cgroup: Cgroup;
-  root: PreparedRoot | null;
+  root: RootTemplate | null;
   hardening: Hardening;
   maskedPaths: readonly string[];
   watchdog: Deno.ChildProcess;
@@ -237,17 +223,17 @@ export class GraderPool implements AsyncDisposable {
     }`;
     const cgroup = Cgroup.create(name, { controllers: RUN_CONTROLLERS });
     let watchdog: Deno.ChildProcess;
-    let root: PreparedRoot | null = null;
+    let root: RootTemplate | null = null;
     try {
       await sweepStale(cgroup.paths[0]!);
-      // The directory exists before the watchdog starts, so that it can always clean it.
-      if (this.#prepareRoot) root = new PreparedRoot(name, [DEFAULTS.workDir]);
+      if (this.#prepareRoot) {
+        root = await RootTemplate.create({ mountPoints: [DEFAULTS.workDir] });
+      }
       watchdog = new Deno.Command("/bin/sh", {
         args: [
           "-c",
           WATCHDOG,
           "denobox-grader-watchdog",
-          root?.path ?? "-",
           ...cgroup.paths,
         ],
         stdin: "piped",

@@ -194,7 +194,12 @@ const { passwd: PASSWD, group: GROUP, hosts: HOSTS } = HOST_VIEW;
 export function hostView(
   p: Program,
   root: string,
-  helpers: { roBind: RoBind; cacheDir?: string },
+  helpers: {
+    roBind: RoBind;
+    cacheDir?: string;
+    /** Mount a tmpfs at /tmp (false: leave it an empty directory, for a mount of the caller's). */
+    tmp?: boolean;
+  },
 ): void {
   const { top, etc } = hostPlan(helpers.cacheDir);
   mark("host view: layout");
@@ -209,11 +214,13 @@ export function hostView(
   for (const d of ["etc", "etc/ssl", "tmp", "proc", "dev", "root", "home"]) {
     p.mkdir(`${root}/${d}`, d === "root" ? 0o700 : 0o755);
   }
-  p.mount("tmpfs", `${root}/tmp`, {
-    type: "tmpfs",
-    flags: 2 | 4,
-    data: "mode=1777",
-  });
+  if (helpers.tmp ?? true) {
+    p.mount("tmpfs", `${root}/tmp`, {
+      type: "tmpfs",
+      flags: 2 | 4,
+      data: "mode=1777",
+    });
+  }
   for (const e of etc) {
     const t = `${root}/etc/${e.name}`;
     if (e.kind === "symlink") p.symlink(e.target!, t);

@@ -31,6 +31,7 @@ export {
   type Stdio,
 } from "./spawn.ts";
 export * from "./exec.ts";
+export { RootTemplate, type RootTemplateOptions } from "./template.ts";
 export { HOST_VIEW } from "./_host_view.ts";
 export {
   type ChildInfo,

@@ -1,4 +1,5 @@
 import {
+  At,
   CloneFlag,
   dup,
   fdAtLeast,
@@ -18,6 +19,7 @@ import {
   signalNumber,
 } from "denobox/libc";
 import { procEntryMissing } from "./_procfs.ts";
+import type { RootTemplate } from "./template.ts";
 import { Program, type StepArg, type StepResult } from "./program.ts";
 import { appendInitTail } from "./_init.ts";
 import { launch, type SetupHook } from "./launch.ts";
@@ -109,9 +111,11 @@ export interface SpawnOptions {
   cwd?: string;
   /**
    * A host directory to use as the root, or an overlay of host directories mounted inside the
-   * sandbox (`OverlayRootfs`); absent: a read-only view of the host's system dirs.
+   * sandbox (`OverlayRootfs`), or a `RootTemplate` (a root built once, whose mount namespace
+   * each sandbox copies: no root to assemble per sandbox); absent: a read-only view of the
+   * host's system dirs.
    */
-  rootfs?: string | OverlayRootfs;
+  rootfs?: string | OverlayRootfs | RootTemplate;
   /** Mount the rootfs read-only. */
   readOnly?: boolean;
   /** Hostname inside (default "sandbox" with a new UTS namespace). */
@@ -343,8 +347,11 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     throw new TypeError("Invalid argv: the command is empty");
   }
   if (o.cwd !== undefined) checkPath(o.cwd, "cwd");
-  if (typeof o.rootfs === "object" && o.rootfs !== null) checkOverlay(o.rootfs);
-  else if (o.rootfs !== undefined) checkPath(o.rootfs, "rootfs");
+  const template = templateOf(o.rootfs);
+  if (template !== null) template.check();
+  else if (typeof o.rootfs === "object" && o.rootfs !== null) {
+    checkOverlay(o.rootfs as OverlayRootfs);
+  } else if (o.rootfs !== undefined) checkPath(o.rootfs, "rootfs");
   for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) {
     checkPath(p, "path");
   }
@@ -381,6 +388,11 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     );
   }
   const userNew = isNew("user");
+  if (template !== null && (!mntNew || userNew || joined.includes("user"))) {
+    throw new TypeError(
+      "Cannot use a RootTemplate: it needs a new mount namespace and no user namespace (root)",
+    );
+  }
   // clone() creates the new namespaces and the child joins the others right after: the
   // command then runs under the init of a pid namespace made by clone. Not possible when the
   // user namespace is joined (namespaces made by clone would belong to the caller's one) or
@@ -407,6 +419,8 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     const p = program = new Program();
     const hooks: SetupHook[] = [];
 
+    // a template's bind sources, cloned before the child leaves our mount namespace
+    const detached = new Map<MountSpec, StepResult>();
     // joined namespaces: user first when joined; new ones are unshared afterwards
     const nsFds: { name: NamespaceName; fd: number }[] = [];
     for (const n of joined) {
@@ -438,6 +452,29 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     if (viaClone) {
       for (const x of nsFds) {
         p.setns(x.fd, NAMESPACE_FLAGS[x.name], { label: `setns(${x.name})` });
+      }
+      if (template !== null) {
+        // bind sources are host paths: each is cloned (a detached copy, held by an fd) while
+        // the child is still in our mount namespace, and attached inside after the switch
+        for (const m of o.mounts ?? []) {
+          if (m.type !== "bind") continue;
+          checkPath(m.source, "bind source");
+          detached.set(
+            m,
+            p.syscall("open_tree", [
+              At.AT_FDCWD,
+              p.string(m.source),
+              OPEN_TREE_CLONE | OpenFlag.O_CLOEXEC |
+              ((m.recursive ?? true) ? AT_RECURSIVE : 0),
+            ], { label: `open_tree(${q(m.source)})`, path: m.source }),
+          );
+        }
+        // the template's mount namespace, then a private copy of it: its root is already
+        // this sandbox's root (setns moves root and cwd there), nothing to assemble or detach
+        p.setns(template.namespaceFd, CloneFlag.CLONE_NEWNS, {
+          label: "setns(mnt, template)",
+        });
+        p.unshare(CloneFlag.CLONE_NEWNS);
       }
     } else {
       const user = nsFds.find((x) => x.name === "user");
@@ -506,6 +543,8 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
         root,
         pidNew: isNew("pid"),
         childFds,
+        pty: ptyInside,
+        detached,
       });
     }
 
@@ -572,7 +611,8 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     }
     mark("spawn: init and command steps");
     const clone = viaClone
-      ? CLONE_NS.filter(isNew).reduce((f, n) => f | NAMESPACE_FLAGS[n], 0)
+      ? CLONE_NS.filter((n) => isNew(n) && !(n === "mnt" && template !== null))
+        .reduce((f, n) => f | NAMESPACE_FLAGS[n], 0)
       : 0;
     program = null;
     const box = await launch(p, {
@@ -833,7 +873,24 @@ interface MountContext {
   root: boolean;
   pidNew: boolean;
   childFds: OwnedFd[];
+  /** A pty is opened in the sandbox's devpts. */
+  pty?: boolean;
+  /** Bind sources already cloned (open_tree) by an earlier step: attached with move_mount. */
+  detached?: ReadonlyMap<MountSpec, StepResult>;
 }
+
+/** The `RootTemplate` a rootfs option names, or null. */
+function templateOf(rootfs: SpawnOptions["rootfs"]): RootTemplate | null {
+  return typeof rootfs === "object" && rootfs !== null &&
+      "namespaceFd" in rootfs
+    ? rootfs
+    : null;
+}
+
+/** open_tree(2) and move_mount(2) flags (linux/mount.h, linux/fcntl.h). */
+const OPEN_TREE_CLONE = 1;
+const AT_RECURSIVE = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
 
 const {
   MS_BIND,
@@ -880,18 +937,127 @@ function roBind(
   });
 }
 
+/** Whether one of the user's mounts goes exactly at `target` (then no default one goes there). */
+function covered(o: SpawnOptions, target: string): boolean {
+  return (o.mounts ?? []).some((m) => m.target === target);
+}
+
+/**
+ * The mounts of a sandbox copied from a `RootTemplate`: its root is in place already, so only
+ * what is per sandbox is made (/proc, a private /tmp and /dev/shm, a devpts for a pty, the
+ * user's mounts, masks).
+ */
+function templateMounts(
+  p: Program,
+  o: SpawnOptions,
+  cx: MountContext,
+): void {
+  p.mount("proc", "/proc", {
+    type: "proc",
+    flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+  });
+  if (!covered(o, "/tmp")) {
+    p.mount("tmpfs", "/tmp", {
+      type: "tmpfs",
+      flags: MS_NOSUID | MS_NODEV,
+      data: "mode=1777",
+    });
+  }
+  if (!covered(o, "/dev/shm")) {
+    p.mount("tmpfs", "/dev/shm", {
+      type: "tmpfs",
+      flags: MS_NOSUID | MS_NODEV,
+      data: "mode=1777",
+    });
+  }
+  if (cx.pty) {
+    p.mount("devpts", "/dev/pts", {
+      type: "devpts",
+      flags: MS_NOSUID | MS_NOEXEC,
+      data: "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    });
+  }
+  userMounts(p, o, "", cx.detached);
+  masksAndReadonlyPaths(p, o);
+}
+
+/**
+ * Steps that build a root at a staging directory and enter it (the part of `buildMounts` a
+ * `RootTemplate` does once): `/proc` and `/dev/shm` stay empty mount points, `dirs` are made
+ * as empty directories, the root ends read-only (superblock of the host view's tmpfs and
+ * /dev included), and the old root is detached.
+ */
+export function templateRootSteps(
+  p: Program,
+  o: SpawnOptions,
+  dirs: readonly string[],
+  childFds: OwnedFd[],
+): void {
+  const cx = { userNs: false, root: true, pidNew: false, childFds };
+  const R = stageRoot(p, o, cx, false);
+  const dev = `${R}/dev`;
+  devMounts(p, dev, cx, { pts: false, shm: false });
+  for (const d of dirs) p.mkdir(join(R, d), 0o755, { mayFail: true });
+  userMounts(p, o, R);
+  // nothing a sandbox does may reach the next one: the shared tmpfs are read-only at the
+  // superblock (no remount of a mount makes them writable), and every mount is read-only
+  for (const t of o.rootfs === undefined ? [R, dev] : [dev]) {
+    p.mount(null, t, {
+      flags: MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+        (t === dev ? MS_NOEXEC : MS_NODEV),
+      label: `mount(${q(t)}, "remount,ro")`,
+    });
+  }
+  p.mount(null, dev, {
+    flags: MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+    label: 'mount("/dev", "remount,ro")',
+  });
+  readOnlyRoot(p, o, R, true);
+  enterRoot(p, R);
+}
+
 function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
+  const template = templateOf(o.rootfs);
+  if (template !== null) {
+    return templateMounts(p, o, cx);
+  }
+  const R = stageRoot(p, o, cx, !covered(o, "/tmp"));
+  // /proc
+  if (cx.pidNew) {
+    p.mount("proc", `${R}/proc`, {
+      type: "proc",
+      flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    });
+  } else {
+    p.mount("/proc", `${R}/proc`, { flags: MS_BIND | MS_REC });
+  }
+  devMounts(p, `${R}/dev`, cx, { pts: true, shm: !covered(o, "/dev/shm") });
+  mark("spawn: /proc and /dev steps");
+  userMounts(p, o, R);
+  readOnlyRoot(p, o, R, o.readOnly ?? false);
+  mark("spawn: user mount steps");
+  enterRoot(p, R);
+  masksAndReadonlyPaths(p, o);
+}
+
+/** Private propagation, then the root assembled at a staging directory, whose path it returns. */
+function stageRoot(
+  p: Program,
+  o: SpawnOptions,
+  cx: MountContext,
+  tmp: boolean,
+): string {
   p.mount(null, "/", {
     flags: MS_REC | MS_PRIVATE,
     label: 'mount("/", "rprivate")',
   });
   let R: string;
-  const devNodesByMknod = cx.root && !cx.userNs;
-  if (typeof o.rootfs === "object") {
-    const ov = o.rootfs.overlay;
-    for (const d of overlayDirs(o.rootfs)) mustBeDir(d);
+  const rootfs = o.rootfs as string | OverlayRootfs | undefined;
+  if (typeof rootfs === "object") {
+    const ov = rootfs.overlay;
+    for (const d of overlayDirs(rootfs)) mustBeDir(d);
     R = stagingDir(o);
-    const data = overlayData(o.rootfs, ov.userxattr ?? cx.userNs);
+    const data = overlayData(rootfs, ov.userxattr ?? cx.userNs);
     p.mount("overlay", R, {
       type: "overlay",
       data,
@@ -902,27 +1068,27 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
     });
     p.mkdir(`${R}/proc`, 0o555, { mayFail: true });
     p.mkdir(`${R}/dev`, 0o755, { mayFail: true });
-  } else if (o.rootfs !== undefined) {
+  } else if (rootfs !== undefined) {
     let isDir = false;
     try {
-      isDir = Deno.statSync(o.rootfs).isDirectory;
+      isDir = Deno.statSync(rootfs).isDirectory;
     } catch (e) {
       throw new SandboxSetupError({
-        step: `rootfs(${q(o.rootfs)})`,
+        step: `rootfs(${q(rootfs)})`,
         errno: (e as { code?: string }).code === "EACCES" ? 13 : 2,
-        path: o.rootfs,
+        path: rootfs,
         hint: "the rootfs must be an existing directory",
       });
     }
     if (!isDir) {
       throw new SandboxSetupError({
-        step: `rootfs(${q(o.rootfs)})`,
+        step: `rootfs(${q(rootfs)})`,
         errno: 20,
-        path: o.rootfs,
+        path: rootfs,
         hint: "the rootfs must be a directory",
       });
     }
-    R = o.rootfs;
+    R = rootfs;
     p.mount(R, R, {
       flags: MS_BIND | MS_REC,
       label: `mount(${q(R)}, rbind)`,
@@ -942,21 +1108,22 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
     mark("spawn: new root staged");
     hostView(p, R, {
       roBind,
+      tmp,
       ...(o.cacheDir !== undefined ? { cacheDir: o.cacheDir } : {}),
     });
     mark("spawn: host view steps");
   }
-  // /proc
-  if (cx.pidNew) {
-    p.mount("proc", `${R}/proc`, {
-      type: "proc",
-      flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
-    });
-  } else {
-    p.mount("/proc", `${R}/proc`, { flags: MS_BIND | MS_REC });
-  }
-  // /dev
-  const dev = `${R}/dev`;
+  return R;
+}
+
+/** A minimal /dev at `dev`: a tmpfs with the usual nodes and links, devpts and /dev/shm on request. */
+function devMounts(
+  p: Program,
+  dev: string,
+  cx: MountContext,
+  want: { pts: boolean; shm: boolean },
+): void {
+  const devNodesByMknod = cx.root && !cx.userNs;
   p.mount("tmpfs", dev, {
     type: "tmpfs",
     flags: MS_NOSUID | MS_NOEXEC,
@@ -988,29 +1155,39 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
   p.mkdir(`${dev}/pts`);
   p.mkdir(`${dev}/shm`, 0o1777);
   p.syscall("umask", [umask], { label: "umask(restore)" });
-  p.mount("devpts", `${dev}/pts`, {
-    type: "devpts",
-    flags: MS_NOSUID | MS_NOEXEC,
-    data: cx.userNs
-      ? "newinstance,ptmxmode=0666,mode=0620"
-      : "newinstance,ptmxmode=0666,mode=0620,gid=5",
-  });
-  p.mount("tmpfs", `${dev}/shm`, {
-    type: "tmpfs",
-    flags: MS_NOSUID | MS_NODEV,
-    data: "mode=1777",
-  });
+  if (want.pts) {
+    p.mount("devpts", `${dev}/pts`, {
+      type: "devpts",
+      flags: MS_NOSUID | MS_NOEXEC,
+      data: cx.userNs
+        ? "newinstance,ptmxmode=0666,mode=0620"
+        : "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    });
+  }
+  if (want.shm) {
+    p.mount("tmpfs", `${dev}/shm`, {
+      type: "tmpfs",
+      flags: MS_NOSUID | MS_NODEV,
+      data: "mode=1777",
+    });
+  }
   p.symlink("pts/ptmx", `${dev}/ptmx`);
   p.symlink("/proc/self/fd", `${dev}/fd`);
   p.symlink("/proc/self/fd/0", `${dev}/stdin`);
   p.symlink("/proc/self/fd/1", `${dev}/stdout`);
   p.symlink("/proc/self/fd/2", `${dev}/stderr`);
+}
 
-  mark("spawn: /proc and /dev steps");
-  // user mounts
+/** The user's mounts, in order, at their targets below `R` (the new root, or "" once inside it). */
+function userMounts(
+  p: Program,
+  o: SpawnOptions,
+  R: string,
+  detached?: ReadonlyMap<MountSpec, StepResult>,
+): void {
   for (const m of o.mounts ?? []) {
     checkPath(m.target, "mount target");
-    const t = join(R, m.target);
+    const t = R === "" ? m.target : join(R, m.target);
     switch (m.type) {
       case "bind": {
         checkPath(m.source, "bind source");
@@ -1033,7 +1210,23 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
             label: `create(${q(t)})`,
           });}
         const src = m.source;
-        if (m.readOnly) roBind(p, src, t, m.source, m.recursive ?? true);
+        const clone = detached?.get(m);
+        if (clone !== undefined) {
+          p.syscall("move_mount", [
+            clone,
+            p.string(""),
+            At.AT_FDCWD,
+            p.string(t),
+            MOVE_MOUNT_F_EMPTY_PATH,
+          ], { label: `move_mount(${q(m.source)}, ${q(t)})`, path: t });
+          p.close(clone, { mayFail: true });
+          if (m.readOnly) {
+            p.mount(null, t, {
+              flags: MS_REMOUNT | MS_BIND | MS_RDONLY | mountFlagsOf(m.source),
+              label: `mount(${q(t)}, "remount,ro")`,
+            });
+          }
+        } else if (m.readOnly) roBind(p, src, t, m.source, m.recursive ?? true);
         else {p.mount(src, t, {
             flags: MS_BIND | ((m.recursive ?? true) ? MS_REC : 0),
             label: `mount(${q(m.source)}, ${q(t)})`,
@@ -1067,14 +1260,21 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
         );
     }
   }
+}
 
-  // read-only root: the default host view always, a rootfs on request
+/** The root read-only: the default host view always, a rootfs when `readOnly`. */
+function readOnlyRoot(
+  p: Program,
+  o: SpawnOptions,
+  R: string,
+  readOnly: boolean,
+): void {
   if (o.rootfs === undefined) {
     p.mount(null, R, {
       flags: MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
       label: 'mount("/", "remount,ro")',
     });
-  } else if (o.readOnly) {
+  } else if (readOnly) {
     // an overlay is our own mount: no locked flags to keep
     const keep = typeof o.rootfs === "string" ? mountFlagsOf(o.rootfs) : 0;
     p.mount(null, R, {
@@ -1082,14 +1282,17 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
       label: 'mount("/", "remount,ro")',
     });
   }
+}
 
-  mark("spawn: user mount steps");
-  // into the new root; the old one is detached
+/** Into the new root; the old one is detached. */
+function enterRoot(p: Program, R: string): void {
   p.chdir(R);
   p.pivotRoot(".", ".", { label: `pivot_root(${q(R)})`, path: R });
   p.umount(".", { detach: true, label: "umount2(old root)" });
   p.chdir("/");
+}
 
+function masksAndReadonlyPaths(p: Program, o: SpawnOptions): void {
   // Masks: one empty read-only tmpfs, bound over every directory known to be there (a bind
   // costs less than a new superblock, here and at teardown); /dev/null over the files
   let maskDir: string | null = null;
@@ -1161,9 +1364,10 @@ function kindInside(
   if (under("/dev")) return "unknown";
   // without a sysfs mount, /sys is the rootfs's own directory (the host view has none)
   if (typeof o.rootfs === "string") return statKind(join(o.rootfs, path));
+  if (templateOf(o.rootfs) !== null) return "unknown";
   if (typeof o.rootfs === "object") {
     // the top-most layer holding the path decides (whiteouts aside)
-    const { upper, lower } = o.rootfs.overlay;
+    const { upper, lower } = (o.rootfs as OverlayRootfs).overlay;
     for (const d of [...(upper ? [upper] : []), ...lower]) {
       const k = statKind(join(d, path));
       if (k !== "absent") return k;

@@ -64,17 +64,24 @@ export function pidsRunning(argv: readonly string[]): number[] {
   return pids;
 }
 
-/** Prepared roots of grader pools of process `pid`: their directories and mounts on the host. */
+/**
+ * The prepared roots of process `pid`'s pools: the mount namespaces it holds by fd besides its
+ * own (a `RootTemplate` is nothing else), and any host mount a grader root might have made
+ * (there must be none).
+ */
 export function poolRoots(pid: number): string[] {
-  const prefix = `/run/denobox/grader/grader-${pid}-`;
   const found = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
     .map((l) => l.split(" ")[4] ?? "")
-    .filter((target) => target.startsWith(prefix))
+    .filter((target) => target.startsWith("/run/denobox/grader"))
     .map((target) => `mount ${target}`);
   try {
-    for (const e of Deno.readDirSync("/run/denobox/grader")) {
-      if (e.name.startsWith(`grader-${pid}-`)) found.push(`dir ${e.name}`);
+    const own = Deno.readLinkSync(`/proc/${pid}/ns/mnt`);
+    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        const l = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`);
+        if (l.startsWith("mnt:") && l !== own) found.push(`ns ${l}`);
+      } catch { /* closed meanwhile */ }
     }
-  } catch { /* never made */ }
+  } catch { /* the process is gone: so is every fd it held */ }
   return found;
 }
