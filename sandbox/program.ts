@@ -758,10 +758,13 @@ export class Program implements Disposable {
     return r;
   }
 
-  /** Resets every signal's disposition to SIG_DFL (rt_sigaction for 1..64; KILL/STOP skipped). */
-  resetSignals(): void {
+  /**
+   * Resets signal dispositions to SIG_DFL (rt_sigaction), of every signal 1..64 by default or
+   * of `signals` (KILL and STOP skipped: they cannot be changed).
+   */
+  resetSignals(signals?: readonly number[]): void {
     const dfl = this.alloc(32);
-    for (let sig = 1; sig <= 64; sig++) {
+    for (const sig of signals ?? Array.from({ length: 64 }, (_, i) => i + 1)) {
       if (sig === 9 || sig === 19) continue;
       this.syscall("rt_sigaction", [sig, dfl, 0, 8], {
         label: `rt_sigaction(${sig})`,

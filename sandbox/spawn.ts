@@ -937,6 +937,19 @@ function roBind(
   });
 }
 
+/** The signals this thread ignores (SIG_IGN), from SigIgn in /proc/thread-self/status. */
+function ignoredSignals(): number[] {
+  const status = Deno.readTextFileSync("/proc/thread-self/status");
+  const m = /^SigIgn:\s*([0-9a-f]+)$/m.exec(status);
+  if (m === null) return Array.from({ length: 64 }, (_, i) => i + 1);
+  const mask = BigInt(`0x${m[1]}`);
+  const out: number[] = [];
+  for (let sig = 1; sig <= 64; sig++) {
+    if (mask & (1n << BigInt(sig - 1))) out.push(sig);
+  }
+  return out;
+}
+
 /** Whether one of the user's mounts goes exactly at `target` (then no default one goes there). */
 function covered(o: SpawnOptions, target: string): boolean {
   return (o.mounts ?? []).some((m) => m.target === target);
@@ -1624,7 +1637,9 @@ export function commandSteps(
     });
   }
   p.chdir(o.cwd ?? "/");
-  p.resetSignals();
+  // After the init's execve, a handled signal is back to SIG_DFL; only an ignored one stays
+  // ignored (as it was here), so only those need a reset in the init's child.
+  p.resetSignals(useInit ? ignoredSignals() : undefined);
   p.setSignalMask(0n);
   if (cx.hardening.seccomp) p.seccomp(cx.hardening.seccomp);
 

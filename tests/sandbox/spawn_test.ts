@@ -358,3 +358,33 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "spawn [root]: the command starts with every signal default and unblocked",
+  {
+    ignore: !IS_ROOT,
+  },
+  async () => {
+    // Deno ignores SIGPIPE and handles others; none of that may reach the command, with the
+    // init (whose child resets only what this process ignores) or without it
+    const mine = await Deno.readTextFile("/proc/self/status");
+    assertMatch(mine, /^SigIgn:\s*0*[1-9a-f]/m);
+    for (const init of [true, false]) {
+      await using box = await spawn({
+        // cat installs no handler of its own (grep does, for SIGSEGV)
+        argv: ["/bin/cat", "/proc/self/status"],
+        init,
+        stdout: "pipe",
+      });
+      const { status, stdout } = await box.output();
+      assertEquals(status.code, 0);
+      assertEquals(
+        dec.decode(stdout).split("\n")
+          .filter((l) => /^Sig(Blk|Ign|Cgt)/.test(l)).map((l) => l + "\n")
+          .join(""),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n",
+        `init: ${init}`,
+      );
+    }
+  },
+);
