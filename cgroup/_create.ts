@@ -31,12 +31,14 @@ const DELEGATION_HINT =
   "run inside a delegated cgroup (e.g. systemd-run --user --scope -p Delegate=yes <command>), " +
   "or pass { parent } naming a cgroup this user owns";
 
+const utf8 = new TextEncoder();
+
 /** Checks a group name: one path component. */
 export function checkName(name: string): string {
   if (
     typeof name !== "string" || name === "" || name === "." || name === ".." ||
     name.includes("/") || name.includes("\0") ||
-    new TextEncoder().encode(name).length > 255
+    utf8.encode(name).length > 255
   ) {
     throw new RangeError(
       `Invalid cgroup name: ${
@@ -410,6 +412,24 @@ export function createGroup(
 }
 
 /**
+ * Turns on the wanted controllers for a v2 parent's children, once per parent handle (making
+ * many children then reads nothing of the parent).
+ */
+function enableForChildren(parent: V2Driver): void {
+  if (parent.childControllersEnabled) return;
+  try {
+    enableControllers(parent.dir, V2_WANTED);
+  } catch (e) {
+    throw withHint(
+      e,
+      ["EACCES", "EPERM"],
+      `cannot write ${parent.dir}: ${DELEGATION_HINT}`,
+    );
+  }
+  parent.childControllersEnabled = true;
+}
+
+/**
  * Makes a group inside an existing group's directories, without reading the machine's
  * layout again: v1 in the parent's hierarchies that hold a `wanted` controller (all when
  * null), v2 in its one directory (with the wanted controllers enabled for children where it
@@ -421,15 +441,7 @@ export function createChild(
   wanted: readonly V1Controller[] | null,
 ): Driver {
   if (parent instanceof V2Driver) {
-    try {
-      enableControllers(parent.dir, V2_WANTED);
-    } catch (e) {
-      throw withHint(
-        e,
-        ["EACCES", "EPERM"],
-        `cannot write ${parent.dir}: ${DELEGATION_HINT}`,
-      );
-    }
+    enableForChildren(parent);
     mkdir(`${parent.dir}/${name}`, false);
     return new V2Driver(`${parent.dir}/${name}`);
   }

@@ -4,7 +4,7 @@
  * point them at a temp dir holding fixture files.
  * @module
  */
-import type { CgroupStats } from "./stats.ts";
+import type { CounterName, CounterReading } from "./stats.ts";
 
 /** io.max / blkio.throttle limits; Infinity is "no limit". */
 export interface IoLimits {
@@ -21,10 +21,15 @@ export interface Driver {
   readonly paths: readonly string[];
   /** The controllers available in this group. */
   controllers(): string[];
+  /**
+   * `fresh`: the group was just made by this process, so its limits are the kernel's
+   * defaults (no limit) and need not be read first.
+   */
   setMemory(
     max: number,
     swap: number | undefined,
     high: number | undefined,
+    fresh: boolean,
   ): void;
   setCpuMax(quota: number, period: number): void;
   setCpuWeight(weight: number): void;
@@ -43,7 +48,8 @@ export interface Driver {
   /** Whether any process is in this group or a descendant. */
   populated(): boolean;
   addProcess(pid: number): void;
-  stats(): CgroupStats;
+  /** Reads the named counters, each file at most once. */
+  counters(names: readonly CounterName[]): CounterReading;
   /** Removes every directory of this group (descendants first); true once all are gone. */
   remove(): boolean;
 }

@@ -78,6 +78,23 @@ export function parseBlkioBytes(text: string): { read: number; write: number } {
   return { read, write };
 }
 
+/**
+ * v1 `cpuacct.usage_all`: a `cpu user system` header, then one line per CPU in nanoseconds.
+ * Returns the user and system sums (the two counters in one read).
+ */
+export function parseUsageAll(text: string): { user: number; system: number } {
+  let user = 0, system = 0;
+  for (const line of text.split("\n")) {
+    const [cpu, u, s] = line.trim().split(/\s+/);
+    if (!cpu || u === undefined || s === undefined || !/^\d+$/.test(cpu)) {
+      continue;
+    }
+    user += parseCounter(u);
+    system += parseCounter(s);
+  }
+  return { user, system };
+}
+
 /** cgroup.procs / tasks: one pid a line. */
 export function parsePids(text: string): number[] {
   return text.split("\n").filter((l) => l.trim() !== "").map((l) =>

@@ -13,11 +13,12 @@ import {
   parseCounter,
   parseKeyed,
   parsePids,
+  parseUsageAll,
   parseV1Limit,
   weightToShares,
 } from "./_parse.ts";
 import { removeTree } from "./_v2.ts";
-import type { CgroupStats } from "./stats.ts";
+import type { CgroupCounters, CounterName, CounterReading } from "./stats.ts";
 
 /** The v1 controllers a denobox group uses. */
 export const V1_USED = [
@@ -35,6 +36,15 @@ export type V1Controller = typeof V1_USED[number];
 
 /** USER_HZ: the unit of cpuacct.stat (100 on every Linux architecture we support). */
 const USER_HZ = 100;
+
+/** The error for a swap limit where v1 has no memsw files (swap accounting off). */
+function noSwapAccounting(memsw: string): SyscallError {
+  return new SyscallError("open", 2, {
+    path: memsw,
+    hint:
+      "swap accounting is off: boot with swapaccount=1 to limit swap on cgroup v1",
+  });
+}
 
 /** Drives one group across v1 hierarchies: a directory per controller. */
 export class V1Driver implements Driver {
@@ -72,17 +82,13 @@ export class V1Driver implements Driver {
     max: number,
     swap: number | undefined,
     high: number | undefined,
+    fresh: boolean,
   ): void {
     const dir = this.#dir("memory", "memory.limit_in_bytes");
     const memsw = `${dir}/memory.memsw.limit_in_bytes`;
+    if (fresh) return this.#setFreshMemory(dir, max, swap, high);
     const hasMemsw = exists(memsw);
-    if (!hasMemsw && swap !== undefined) {
-      throw new SyscallError("open", 2, {
-        path: memsw,
-        hint:
-          "swap accounting is off: boot with swapaccount=1 to limit swap on cgroup v1",
-      });
-    }
+    if (!hasMemsw && swap !== undefined) throw noSwapAccounting(memsw);
     if (high !== undefined) {
       writeText(`${dir}/memory.soft_limit_in_bytes`, formatV1(high));
     }
@@ -104,6 +110,36 @@ export class V1Driver implements Driver {
     } else {
       writeText(`${dir}/memory.limit_in_bytes`, formatV1(max));
       writeText(memsw, formatV1(total));
+    }
+  }
+
+  /**
+   * A new group starts with both limits unlimited, so the order is known without reading
+   * them: memory first (under an unlimited memsw), then memsw. Without `swap` the swap
+   * allowance stays unlimited, and memsw is not touched.
+   */
+  #setFreshMemory(
+    dir: string,
+    max: number,
+    swap: number | undefined,
+    high: number | undefined,
+  ): void {
+    if (high !== undefined) {
+      writeText(`${dir}/memory.soft_limit_in_bytes`, formatV1(high));
+    }
+    writeText(`${dir}/memory.limit_in_bytes`, formatV1(max));
+    if (swap === undefined) return;
+    const memsw = `${dir}/memory.memsw.limit_in_bytes`;
+    try {
+      writeText(
+        memsw,
+        formatV1(max === Infinity || swap === Infinity ? Infinity : max + swap),
+      );
+    } catch (e) {
+      if (e instanceof SyscallError && e.code === "ENOENT") {
+        throw noSwapAccounting(memsw);
+      }
+      throw e;
     }
   }
 
@@ -186,55 +222,101 @@ export class V1Driver implements Driver {
     for (const dir of this.paths) writeText(`${dir}/cgroup.procs`, String(pid));
   }
 
-  stats(): CgroupStats {
-    const read = (c: V1Controller, f: string) => {
+  counters(names: readonly CounterName[]): CounterReading {
+    // Each file is read once however many of its counters are asked for.
+    const texts = new Map<string, string | null>();
+    const read = (c: V1Controller, f: string): string | null => {
       const dir = this.dirs[c];
-      return dir === undefined ? null : readOptional(`${dir}/${f}`);
+      if (dir === undefined) return null;
+      const path = `${dir}/${f}`;
+      let t = texts.get(path);
+      if (t === undefined) {
+        t = readOptional(path);
+        texts.set(path, t);
+      }
+      return t;
     };
     const num = (c: V1Controller, f: string) => {
       const t = read(c, f);
       return t === null ? null : parseCounter(t);
     };
-    const usageNs = num("cpuacct", "cpuacct.usage");
-    let userUs = 0, systemUs = 0;
-    const userNs = num("cpuacct", "cpuacct.usage_user");
-    const sysNs = num("cpuacct", "cpuacct.usage_sys");
-    if (userNs !== null && sysNs !== null) {
-      userUs = Math.floor(userNs / 1000);
-      systemUs = Math.floor(sysNs / 1000);
-    } else {
-      const ticks = parseKeyed(read("cpuacct", "cpuacct.stat") ?? "");
-      userUs = ((ticks.get("user") ?? 0) * 1e6) / USER_HZ;
-      systemUs = ((ticks.get("system") ?? 0) * 1e6) / USER_HZ;
-    }
-    const mem = num("memory", "memory.usage_in_bytes") ?? 0;
-    const memsw = num("memory", "memory.memsw.usage_in_bytes");
+    let split: { user: number; system: number } | undefined;
+    const cpuSplit = () => {
+      if (split !== undefined) return split;
+      // usage_all (4.7+) holds both halves in ns; before it, USER_HZ ticks in cpuacct.stat.
+      const all = read("cpuacct", "cpuacct.usage_all");
+      if (all !== null) {
+        const ns = parseUsageAll(all);
+        split = {
+          user: Math.floor(ns.user / 1000),
+          system: Math.floor(ns.system / 1000),
+        };
+      } else {
+        const ticks = parseKeyed(read("cpuacct", "cpuacct.stat") ?? "");
+        split = {
+          user: ((ticks.get("user") ?? 0) * 1e6) / USER_HZ,
+          system: ((ticks.get("system") ?? 0) * 1e6) / USER_HZ,
+        };
+      }
+      return split;
+    };
     // v1 counts OOM kills in memory.oom_control (4.13+) and has no separate OOM event
     // counter: every OOM in a group ends in a kill unless oom_kill_disable is set.
-    const oom = parseKeyed(read("memory", "memory.oom_control") ?? "");
-    const blkio = read("blkio", "blkio.throttle.io_service_bytes_recursive") ??
-      read("blkio", "blkio.bfq.io_service_bytes_recursive") ?? "";
-    const io = parseBlkioBytes(blkio);
-    return {
-      cpu: {
-        usage: usageNs === null ? 0 : Math.floor(usageNs / 1000),
-        user: userUs,
-        system: systemUs,
-      },
-      memory: {
-        current: mem,
-        peak: num("memory", "memory.max_usage_in_bytes") ?? 0,
-        peakSource: "kernel",
-        swap: memsw === null ? null : Math.max(0, memsw - mem),
-        oomEvents: oom.get("oom_kill") ?? 0,
-        oomKills: oom.get("oom_kill") ?? 0,
-      },
-      pids: {
-        current: num("pids", "pids.current") ?? 0,
-        peak: num("pids", "pids.peak"),
-      },
-      io: { readBytes: io.read, writeBytes: io.write },
-    };
+    const oomKills = () =>
+      parseKeyed(read("memory", "memory.oom_control") ?? "").get("oom_kill") ??
+        0;
+    const io = () =>
+      parseBlkioBytes(
+        read("blkio", "blkio.throttle.io_service_bytes_recursive") ??
+          read("blkio", "blkio.bfq.io_service_bytes_recursive") ?? "",
+      );
+    const values: Partial<CgroupCounters> = {};
+    for (const n of names) {
+      switch (n) {
+        case "cpu.usage": {
+          const ns = num("cpuacct", "cpuacct.usage");
+          values[n] = ns === null ? 0 : Math.floor(ns / 1000);
+          break;
+        }
+        case "cpu.user":
+          values[n] = cpuSplit().user;
+          break;
+        case "cpu.system":
+          values[n] = cpuSplit().system;
+          break;
+        case "memory.current":
+          values[n] = num("memory", "memory.usage_in_bytes") ?? 0;
+          break;
+        case "memory.peak":
+          values[n] = num("memory", "memory.max_usage_in_bytes") ?? 0;
+          break;
+        case "memory.swap": {
+          const memsw = num("memory", "memory.memsw.usage_in_bytes");
+          values[n] = memsw === null ? null : Math.max(
+            0,
+            memsw - (num("memory", "memory.usage_in_bytes") ?? 0),
+          );
+          break;
+        }
+        case "memory.oomEvents":
+        case "memory.oomKills":
+          values[n] = oomKills();
+          break;
+        case "pids.current":
+          values[n] = num("pids", "pids.current") ?? 0;
+          break;
+        case "pids.peak":
+          values[n] = num("pids", "pids.peak");
+          break;
+        case "io.readBytes":
+          values[n] = io().read;
+          break;
+        case "io.writeBytes":
+          values[n] = io().write;
+          break;
+      }
+    }
+    return { values, peakSource: "kernel" };
   }
 
   remove(): boolean {

@@ -20,7 +20,7 @@ import {
   parsePids,
   sumIoStat,
 } from "./_parse.ts";
-import type { CgroupStats } from "./stats.ts";
+import type { CgroupCounters, CounterName, CounterReading } from "./stats.ts";
 
 /** Drives one cgroup v2 directory. */
 export class V2Driver implements Driver {
@@ -28,6 +28,11 @@ export class V2Driver implements Driver {
   readonly paths: readonly string[];
   readonly dir: string;
   #peakSeen = 0;
+  /**
+   * Set once this handle has turned on denobox's controllers for its children (its
+   * cgroup.subtree_control), so that making many children does not read it each time.
+   */
+  childControllersEnabled = false;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -62,7 +67,9 @@ export class V2Driver implements Driver {
     max: number,
     swap: number | undefined,
     high: number | undefined,
+    _fresh: boolean,
   ): void {
+    // v2's files are independent of each other: nothing to read first, fresh or not.
     if (high !== undefined) this.#write("memory.high", formatV2(high));
     if (swap !== undefined) {
       try {
@@ -153,40 +160,79 @@ export class V2Driver implements Driver {
     this.#write("cgroup.procs", String(pid));
   }
 
-  stats(): CgroupStats {
-    const read = (f: string) => readOptional(`${this.dir}/${f}`);
+  counters(names: readonly CounterName[]): CounterReading {
+    // Each file is read once however many of its counters are asked for.
+    const texts = new Map<string, string | null>();
+    const read = (f: string): string | null => {
+      let t = texts.get(f);
+      if (t === undefined) {
+        t = readOptional(`${this.dir}/${f}`);
+        texts.set(f, t);
+      }
+      return t;
+    };
     const num = (f: string) => {
       const t = read(f);
       return t === null ? null : parseCounter(t);
     };
-    const cpu = parseKeyed(read("cpu.stat") ?? "");
-    const events = parseKeyed(read("memory.events") ?? "");
-    const current = num("memory.current") ?? 0;
-    const kernelPeak = num("memory.peak");
-    // memory.peak arrived in Linux 5.19; before it the best we have is the highest
-    // memory.current that stats() has seen on this handle.
-    this.#peakSeen = Math.max(this.#peakSeen, current);
-    const io = read("io.stat") ?? "";
-    return {
-      cpu: {
-        usage: cpu.get("usage_usec") ?? 0,
-        user: cpu.get("user_usec") ?? 0,
-        system: cpu.get("system_usec") ?? 0,
-      },
-      memory: {
-        current,
-        peak: kernelPeak ?? this.#peakSeen,
-        peakSource: kernelPeak === null ? "sampled" : "kernel",
-        swap: num("memory.swap.current"),
-        oomEvents: events.get("oom") ?? 0,
-        oomKills: events.get("oom_kill") ?? 0,
-      },
-      pids: { current: num("pids.current") ?? 0, peak: num("pids.peak") },
-      io: {
-        readBytes: sumIoStat(io, "rbytes"),
-        writeBytes: sumIoStat(io, "wbytes"),
-      },
+    const keyed = (f: string, key: string) =>
+      parseKeyed(read(f) ?? "").get(key) ?? 0;
+    const current = () => {
+      const c = num("memory.current") ?? 0;
+      this.#peakSeen = Math.max(this.#peakSeen, c);
+      return c;
     };
+    let peakSource: "kernel" | "sampled" = "kernel";
+    const values: Partial<CgroupCounters> = {};
+    for (const n of names) {
+      switch (n) {
+        case "cpu.usage":
+          values[n] = keyed("cpu.stat", "usage_usec");
+          break;
+        case "cpu.user":
+          values[n] = keyed("cpu.stat", "user_usec");
+          break;
+        case "cpu.system":
+          values[n] = keyed("cpu.stat", "system_usec");
+          break;
+        case "memory.current":
+          values[n] = current();
+          break;
+        case "memory.peak": {
+          // memory.peak arrived in Linux 5.19; before it the best we have is the highest
+          // memory.current that this handle has seen.
+          const kernelPeak = num("memory.peak");
+          if (kernelPeak === null) {
+            current();
+            peakSource = "sampled";
+          }
+          values[n] = kernelPeak ?? this.#peakSeen;
+          break;
+        }
+        case "memory.swap":
+          values[n] = num("memory.swap.current");
+          break;
+        case "memory.oomEvents":
+          values[n] = keyed("memory.events", "oom");
+          break;
+        case "memory.oomKills":
+          values[n] = keyed("memory.events", "oom_kill");
+          break;
+        case "pids.current":
+          values[n] = num("pids.current") ?? 0;
+          break;
+        case "pids.peak":
+          values[n] = num("pids.peak");
+          break;
+        case "io.readBytes":
+          values[n] = sumIoStat(read("io.stat") ?? "", "rbytes");
+          break;
+        case "io.writeBytes":
+          values[n] = sumIoStat(read("io.stat") ?? "", "wbytes");
+          break;
+      }
+    }
+    return { values, peakSource };
   }
 
   remove(): boolean {

@@ -17,11 +17,14 @@ export interface MemoryLimitOptions {
   high?: number | string;
 }
 
-/** Validates the arguments; returns what applies them (nothing is written before). */
+/**
+ * Validates the arguments; returns what applies them (nothing is written before), to a group
+ * just made (`fresh`: its limits are known without reading them) or to any group.
+ */
 export function memoryPlan(
   bytes: number | string,
   options: MemoryLimitOptions = {},
-): (d: Driver) => void {
+): (d: Driver, fresh?: boolean) => void {
   const max = parseLimit(bytes, "memory limit");
   const swap = options.swap === undefined
     ? undefined
@@ -29,7 +32,7 @@ export function memoryPlan(
   const high = options.high === undefined
     ? undefined
     : parseLimit(options.high, "memory.high");
-  return (d) => d.setMemory(max, swap, high);
+  return (d, fresh = false) => d.setMemory(max, swap, high, fresh);
 }
 
 /**

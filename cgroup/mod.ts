@@ -1,6 +1,7 @@
 /**
  * Control groups on cgroup v1, v2 and hybrid machines, through one interface: create a group,
- * limit memory, CPU, tasks and I/O, freeze, kill, read its counters, destroy it.
+ * limit memory, CPU, tasks and I/O, freeze, kill, read its counters (all with `stats()`, or
+ * a chosen few with `counters()`), destroy it.
  *
  * - Where groups go: on v1 under a `denobox` group at each hierarchy's root (never inside a
  *   group this process already belongs to); on v2 below the caller's own cgroup (delegation:
@@ -48,5 +49,12 @@ export {
 export { freeze, thaw } from "./freeze.ts";
 export { kill } from "./kill.ts";
 export { addProcess, processes } from "./procs.ts";
-export { type CgroupStats, stats } from "./stats.ts";
+export {
+  type CgroupCounters,
+  type CgroupStats,
+  COUNTER_NAMES,
+  type CounterName,
+  counters,
+  stats,
+} from "./stats.ts";
 export { parseSize } from "./size.ts";

@@ -35,31 +35,48 @@ export class OutputCapture {
   }
 
   /**
-   * Reads `stream` until its end, or until it goes past the limit: then `onOverflow` runs
-   * (once, synchronously, before anything else is read) and the stream is cancelled.
+   * Reads `source` until its end, or until it goes past the limit: then `onOverflow` runs
+   * (once, synchronously, before anything else is read) and the reading stops (a stream is
+   * cancelled; a reader function is simply not called again, its owner closes the pipe).
+   * A reader function (such as a sandbox's `read("stdout")`) returns the next chunk, or null
+   * at the end: it costs less than a Web stream, which matters for many short runs.
    */
   async pump(
-    stream: ReadableStream<Uint8Array>,
+    source: ReadableStream<Uint8Array> | (() => Promise<Uint8Array | null>),
     onOverflow: () => void,
   ): Promise<void> {
-    const reader = stream.getReader();
+    if (typeof source === "function") {
+      for (let chunk; (chunk = await source()) !== null;) {
+        if (!await this.#take(chunk, onOverflow)) return;
+      }
+      return;
+    }
+    const reader = source.getReader();
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
-        const room = this.limit - this.#kept;
-        if (value.length > room) {
-          if (room > 0) await this.#keep(value.subarray(0, room));
-          this.#truncated = true;
-          onOverflow();
+        if (!await this.#take(value, onOverflow)) {
           await reader.cancel().catch(() => {});
           return;
         }
-        await this.#keep(value);
       }
     } finally {
       reader.releaseLock();
     }
+  }
+
+  /** Keeps `chunk` up to the limit; false (after `onOverflow`) when it went past it. */
+  async #take(chunk: Uint8Array, onOverflow: () => void): Promise<boolean> {
+    const room = this.limit - this.#kept;
+    if (chunk.length > room) {
+      if (room > 0) await this.#keep(chunk.subarray(0, room));
+      this.#truncated = true;
+      onOverflow();
+      return false;
+    }
+    await this.#keep(chunk);
+    return true;
   }
 
   async #keep(chunk: Uint8Array): Promise<void> {

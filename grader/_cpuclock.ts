@@ -4,7 +4,7 @@
  * v1: `cpuacct.usage` (nanoseconds); v2: `usage_usec` of `cpu.stat`.
  * @module
  */
-import { At, statxat } from "denobox/libc";
+import type { Cgroup } from "denobox/cgroup";
 
 /** Reads the CPU time of one cgroup. */
 export class CpuClock implements Disposable {
@@ -14,65 +14,74 @@ export class CpuClock implements Disposable {
   readonly #decoder = new TextDecoder();
 
   /** Opens the CPU counter among the group's directories; throws when none has one. */
-  constructor(paths: readonly string[]) {
-    const found = CpuClock.#open(paths);
-    this.#file = found.file;
-    this.#v1 = found.v1;
+  constructor(cg: Pick<Cgroup, "paths" | "version">) {
+    this.#v1 = cg.version === 1;
+    this.#file = this.#v1
+      ? CpuClock.#openV1(cg.paths)
+      : CpuClock.#open(`${cg.paths[0]}/cpu.stat`, false)!;
   }
 
-  static #open(paths: readonly string[]): { file: Deno.FsFile; v1: boolean } {
-    // v1's cpu hierarchy has a cpu.stat too (throttling only): look for cpuacct first.
-    for (
-      const [name, v1] of [["cpuacct.usage", true], [
-        "cpu.stat",
-        false,
-      ]] as const
-    ) {
-      // v1: the cpuacct hierarchy's directory first (the usual answer, found at once)
-      const ordered = v1
-        ? [
-          ...paths.filter((d) => d.includes("cpuacct")),
-          ...paths.filter((d) => !d.includes("cpuacct")),
-        ]
-        : paths;
-      for (const dir of ordered) {
-        // statx first: a missing file is the usual answer, and an exception costs more.
-        if (statxat(At.AT_FDCWD, `${dir}/${name}`) === null) continue;
-        const file = Deno.openSync(`${dir}/${name}`);
-        if (
-          v1 ||
-          new TextDecoder().decode(Deno.readFileSync(`${dir}/${name}`))
-            .includes("usage_usec")
-        ) {
-          return { file, v1 };
-        }
-        file.close();
-      }
+  static #openV1(paths: readonly string[]): Deno.FsFile {
+    // The cpuacct hierarchy's directory first: the usual answer, found at once (v1's cpu
+    // hierarchy has a cpu.stat too, with throttling figures only).
+    const ordered = [
+      ...paths.filter((d) => d.includes("cpuacct")),
+      ...paths.filter((d) => !d.includes("cpuacct")),
+    ];
+    for (const dir of ordered) {
+      const file = CpuClock.#open(`${dir}/cpuacct.usage`, true);
+      if (file !== null) return file;
     }
     throw new Error(
-      `Cannot measure CPU time: no cpuacct.usage, nor a cpu.stat with usage_usec, in ${
-        paths.join(", ")
-      }`,
+      `Cannot measure CPU time: no cpuacct.usage in ${paths.join(", ")}`,
     );
+  }
+
+  /** Opens a counter file; null when `optional` and it does not exist. */
+  static #open(path: string, optional: boolean): Deno.FsFile | null {
+    try {
+      return Deno.openSync(path);
+    } catch (e) {
+      if (optional && e instanceof Deno.errors.NotFound) return null;
+      throw new Error(
+        `Cannot measure CPU time: open ${path}: ${(e as Error).message}`,
+      );
+    }
   }
 
   /** CPU seconds used so far. */
   read(): number {
     this.#file.seekSync(0, Deno.SeekMode.Start);
     let len = 0;
+    // One read(2) returns the whole of such a small cgroup file; a second one (end of file)
+    // is made only when the first left the figure's line unfinished.
     for (;;) {
       const n = this.#file.readSync(this.#buf.subarray(len));
       if (n === null || n === 0) break;
       len += n;
       if (len === this.#buf.length) break;
+      const text = this.#decoder.decode(this.#buf.subarray(0, len));
+      const cpu = this.#parse(text);
+      if (cpu !== null) return cpu;
     }
-    const text = this.#decoder.decode(this.#buf.subarray(0, len));
-    if (this.#v1) return Number(text.trim()) / 1e9;
-    const m = /^usage_usec (\d+)$/m.exec(text);
-    if (!m) {
-      throw new Error(`Cannot measure CPU time: no usage_usec in cpu.stat`);
+    const cpu = this.#parse(this.#decoder.decode(this.#buf.subarray(0, len)));
+    if (cpu === null) {
+      throw new Error(
+        `Cannot measure CPU time: no ${
+          this.#v1 ? "number in cpuacct.usage" : "usage_usec in cpu.stat"
+        }`,
+      );
     }
-    return Number(m[1]) / 1e6;
+    return cpu;
+  }
+
+  /** The CPU seconds in what was read so far, or null while its line is unfinished. */
+  #parse(text: string): number | null {
+    if (this.#v1) {
+      return /^\d+\n/.test(text) ? Number(text.trim()) / 1e9 : null;
+    }
+    const m = /^usage_usec (\d+)\n/m.exec(text);
+    return m ? Number(m[1]) / 1e6 : null;
   }
 
   /** Closes the counter file. */

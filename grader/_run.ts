@@ -4,7 +4,7 @@
  * that nothing of the run is left. Every failure of the grader itself ends as `XX`.
  * @module
  */
-import { Cgroup, setMemoryLimit, stats } from "denobox/cgroup";
+import { Cgroup, counters } from "denobox/cgroup";
 import { type Hardening, type RootTemplate, spawn } from "denobox/sandbox";
 import {
   open,
@@ -87,7 +87,9 @@ export function failedResult(message: string): GradeResult {
 
 /**
  * The user and system parts of `cpu`: the kernel counts the total exactly but splits it by
- * sampling, so the split is scaled to add up to the total.
+ * sampling, so the split is scaled to add up to the total. The split is the cgroup's, not the
+ * sandbox's rusage: a process whose parent ignores SIGCHLD is reaped without adding its times
+ * to the parent's, so rusage can miss processes of the run; the cgroup counts every one.
  */
 function splitCpu(
   cpu: number,
@@ -106,20 +108,48 @@ function splitCpu(
  */
 export const RUN_CONTROLLERS = ["memory", "pids", "cpuacct"] as const;
 
+/**
+ * The cgroup counters a run's figures come from besides the CPU clock: three files on v1
+ * (cpuacct.usage_all, memory.max_usage_in_bytes, memory.oom_control) and on v2.
+ */
+const RUN_COUNTERS = [
+  "cpu.user",
+  "cpu.system",
+  "memory.peak",
+  "memory.oomKills",
+] as const;
+
 let swapAccounting = true;
 
-/** The memory limit with no swap on top, or just the memory limit where swap is not accounted. */
-function setMemoryNoSwap(cg: Cgroup, bytes: number): void {
+/**
+ * The run's cgroup: fresh, so no charge or counter of an earlier run is in it, with its limits
+ * (memory with no swap on top, or just memory where swap is not accounted; tasks) written as
+ * it is made, with no read first.
+ */
+function createRunGroup(plan: GradePlan, slot: Slot): Cgroup {
+  const create = (noSwap: boolean) =>
+    Cgroup.create(slot.name, {
+      parent: slot.parent,
+      controllers: RUN_CONTROLLERS,
+      limits: {
+        pids: plan.processLimit,
+        memory: noSwap ? { max: plan.memoryLimit, swap: 0 } : plan.memoryLimit,
+      },
+    });
   if (swapAccounting) {
     try {
-      return setMemoryLimit(cg, bytes, { swap: 0 });
+      return create(true);
     } catch (e) {
-      // v1 without swapaccount=1 has no memsw files; with no swap there is nothing to forbid.
-      if (!(e instanceof SyscallError && e.code === "ENOENT")) throw e;
+      // v1 without swapaccount=1 has no memsw files (v2 without swap accounting no
+      // memory.swap.max); with no swap there is nothing to forbid. The failed group is gone.
+      if (
+        !(e instanceof SyscallError && e.code === "ENOENT" &&
+          /\/memory\.(memsw\.limit_in_bytes|swap\.max)$/.test(e.path ?? ""))
+      ) throw e;
       swapAccounting = false;
     }
   }
-  setMemoryLimit(cg, bytes);
+  return create(false);
 }
 
 const errText = (e: unknown) => e instanceof Error ? e.message : String(e);
@@ -177,15 +207,9 @@ async function runInside(
   slot: Slot,
   cleanups: (() => unknown)[],
 ): Promise<GradeResult> {
-  // The run's cgroup: fresh, so no charge or counter of an earlier run is in it.
-  const cg = Cgroup.create(slot.name, {
-    parent: slot.parent,
-    controllers: RUN_CONTROLLERS,
-    limits: { pids: plan.processLimit },
-  });
+  const cg = createRunGroup(plan, slot);
   cleanups.push(() => cg.destroy());
-  setMemoryNoSwap(cg, plan.memoryLimit);
-  const clock = new CpuClock(cg.paths);
+  const clock = new CpuClock(cg);
   cleanups.push(() => clock[Symbol.dispose]());
 
   const work = new WorkDir(plan.workDirSize, slot.uid, slot.gid);
@@ -308,7 +332,7 @@ async function runInside(
     if (killedFor !== null || finished) return;
     killedFor = reason;
     try {
-      oomKillsBeforeKill = stats(cg).memory.oomKills;
+      oomKillsBeforeKill = counters(cg, ["memory.oomKills"])["memory.oomKills"];
     } catch { /* read again at the end */ }
     sandbox.kill("SIGKILL");
   };
@@ -325,16 +349,21 @@ async function runInside(
       } catch { /* EPIPE: the program closed its stdin or ended */ }
     })();
   }
+  // Read with the sandbox's own reader (cheaper than its Web streams); the pipes it leaves
+  // open on an overflow are closed when the sandbox is released.
+  let pumped = false;
   const pumps = Promise.all([
-    sandbox.stdout === null ? null : outCap.pump(sandbox.stdout, () => {
+    outCap.pump(() => sandbox.read("stdout"), () => {
       overflowStream ??= "stdout";
       stop("output");
     }),
-    sandbox.stderr === null ? null : errCap.pump(sandbox.stderr, () => {
+    errCap.pump(() => sandbox.read("stderr"), () => {
       overflowStream ??= "stderr";
       stop("output");
     }),
-  ]);
+  ]).then(() => {
+    pumped = true;
+  });
 
   // The time watch. CPU time cannot grow faster than NCPU seconds per second, so sleeping
   // (left / NCPU) never oversleeps a limit; the pause shrinks as the limit nears.
@@ -370,14 +399,17 @@ async function runInside(
   // The first process (the sandbox's init) ended: the run is over. The kernel has killed
   // every other process of its pid namespace by now, which closes the output pipes; the
   // cgroup's removal (in the cleanup) checks that none is left.
-  let drainTimer: ReturnType<typeof setTimeout> | undefined;
-  const drained = await Promise.race([
-    pumps.then(() => true),
-    new Promise<false>((r) =>
-      drainTimer = setTimeout(() => r(false), DRAIN_MS)
-    ),
-  ]);
-  clearTimeout(drainTimer);
+  let drained = pumped;
+  if (!drained) {
+    let drainTimer: ReturnType<typeof setTimeout> | undefined;
+    drained = await Promise.race([
+      pumps.then(() => true),
+      new Promise<false>((r) =>
+        drainTimer = setTimeout(() => r(false), DRAIN_MS)
+      ),
+    ]);
+    clearTimeout(drainTimer);
+  }
   if (!drained) {
     throw new Error(
       "The output pipes stayed open after every process had ended",
@@ -386,9 +418,9 @@ async function runInside(
   await feeding;
 
   const cpuTime = clock.read();
-  const st = stats(cg);
+  const st = counters(cg, RUN_COUNTERS);
   const copied = await work.copyOut(plan.copyOut);
-  const oomKills = st.memory.oomKills;
+  const oomKills = st["memory.oomKills"];
   const signal = status.signal as SignalName | null;
   const v = decideVerdict({
     exitCode: status.code,
@@ -411,9 +443,9 @@ async function runInside(
     signal,
     killed: killedFor !== null,
     cpuTime: round3(cpuTime),
-    ...splitCpu(cpuTime, st.cpu.user, st.cpu.system),
+    ...splitCpu(cpuTime, st["cpu.user"], st["cpu.system"]),
     wallTime: round3(wallTime),
-    memoryPeak: st.memory.peak,
+    memoryPeak: st["memory.peak"],
     maxRss: status.rusage.maxRss,
     oomKilled: oomKills > 0,
     outputTruncated: outCap.truncated || errCap.truncated,

@@ -6,6 +6,8 @@ import { dirname, join } from "node:path";
 import {
   addProcess,
   Cgroup,
+  COUNTER_NAMES,
+  counters,
   detectCgroups,
   freeze,
   kill,
@@ -114,6 +116,10 @@ Deno.test(`${TAG} a process allocating past its memory limit is OOM-killed and s
     `not OOM-killed: ${JSON.stringify(status)}`,
   );
   assert(!(await child.stdout).includes("allocated"));
+  assertEquals(
+    counters(cg, ["memory.oomKills"])["memory.oomKills"],
+    stats(cg).memory.oomKills,
+  );
   const s = stats(cg);
   assert(s.memory.oomKills >= 1, `oomKills ${s.memory.oomKills}`);
   assert(s.memory.oomEvents >= 1, `oomEvents ${s.memory.oomEvents}`);
@@ -126,6 +132,68 @@ Deno.test(`${TAG} a process allocating past its memory limit is OOM-killed and s
     s.memory.swap === null || s.memory.swap === 0,
     `swap ${s.memory.swap}`,
   );
+});
+
+Deno.test(`${TAG} limits given to create() on a group just made: memory with no swap, tasks; counters() agrees with stats()`, async () => {
+  const helper = await ensureCgHelper();
+  const controllers = ["memory", "pids", "cpuacct"] as const;
+  await using pool = Cgroup.create(undefined, { controllers });
+  // Written without reading the current limits first: on v1 memory must go in before memsw
+  // (the kernel refuses memsw below memory), which the kernel checks here.
+  await using cg = Cgroup.create("run-1", {
+    parent: pool,
+    controllers,
+    limits: { memory: { max: "48m", swap: 0 }, pids: 16 },
+  });
+  const dir = (c: string) =>
+    VERSION === 2 ? cg.paths[0]! : cg.paths.find((p) => p.includes(`/${c}/`))!;
+  if (VERSION === 1) {
+    assertEquals(
+      readFile(`${dir("memory")}/memory.limit_in_bytes`),
+      String(48 * MiB),
+    );
+    assertEquals(
+      readFile(`${dir("memory")}/memory.memsw.limit_in_bytes`),
+      String(48 * MiB),
+    );
+  } else {
+    assertEquals(readFile(`${dir("memory")}/memory.max`), String(48 * MiB));
+    assertEquals(readFile(`${dir("memory")}/memory.swap.max`), "0");
+  }
+  assertEquals(readFile(`${dir("pids")}/pids.max`), "16");
+  // Without swap, a new group's swap allowance is left as the kernel made it.
+  await using plain = Cgroup.create("run-2", {
+    parent: pool,
+    controllers,
+    limits: { memory: "40m" },
+  });
+  const plainMem = VERSION === 2
+    ? plain.paths[0]!
+    : plain.paths.find((p) => p.includes("/memory/"))!;
+  assertEquals(
+    readFile(
+      `${plainMem}/${VERSION === 2 ? "memory.max" : "memory.limit_in_bytes"}`,
+    ),
+    String(40 * MiB),
+  );
+  // A process that allocates and ends: the figures read one by one are the stats() ones.
+  const run = await runInGroup(cg, [helper, "alloc", "8"]);
+  assertEquals((await run.status).code, 0);
+  const s = stats(cg);
+  const c = counters(cg, COUNTER_NAMES);
+  assertEquals(
+    [
+      c["cpu.usage"],
+      c["cpu.user"],
+      c["cpu.system"],
+      c["memory.peak"],
+      c["memory.oomKills"],
+    ],
+    [s.cpu.usage, s.cpu.user, s.cpu.system, s.memory.peak, s.memory.oomKills],
+  );
+  assert(c["cpu.usage"] > 0, `cpu.usage ${c["cpu.usage"]}`);
+  assert(c["memory.peak"] >= 8 * MiB, `memory.peak ${c["memory.peak"]}`);
+  assertEquals(c["memory.oomKills"], 0);
 });
 
 Deno.test(`${TAG} memory limits can be lowered and raised again; the swap setting is kept`, async () => {

@@ -10,6 +10,7 @@ import {
   parseKeyed,
   parseNestedKeyed,
   parseProcCgroup,
+  parseUsageAll,
   parseV1Limit,
   sumIoStat,
   weightToShares,
@@ -90,6 +91,18 @@ Deno.test("io.stat and v1 blkio service bytes are summed over devices", () => {
     "254:0 Async 0\n254:0 Discard 0\n254:0 Total 3145728\n8:0 Read 10\n8:0 Write 20\nTotal 3145758\n";
   assertEquals(parseBlkioBytes(blkio), { read: 2097162, write: 1048596 });
   assertEquals(parseBlkioBytes("Total 0\n"), { read: 0, write: 0 });
+  // cpuacct.usage_all: a header, then user and system ns per CPU.
+  assertEquals(
+    parseUsageAll(
+      "cpu user system\n0 1483409874720 1165853119645\n1 1536005284839 1181693874432\n",
+    ),
+    {
+      user: 1483409874720 + 1536005284839,
+      system: 1165853119645 + 1181693874432,
+    },
+  );
+  assertEquals(parseUsageAll("cpu user system\n"), { user: 0, system: 0 });
+  assertThrows(() => parseUsageAll("cpu user system\n0 12 x\n"), SyntaxError);
 });
 
 Deno.test("v1 limits: PAGE_COUNTER_MAX reads as Infinity", () => {

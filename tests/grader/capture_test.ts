@@ -69,3 +69,38 @@ Deno.test("OutputCapture writes to a file sink, cut at the limit", async () => {
     await Deno.remove(path);
   }
 });
+
+/** A reader function over `chunks` (null at the end), counting its calls. */
+function readerOf(
+  chunks: Uint8Array[],
+): { read: () => Promise<Uint8Array | null>; calls: () => number } {
+  let i = 0, calls = 0;
+  return {
+    read: () => {
+      calls++;
+      return Promise.resolve(i < chunks.length ? chunks[i++]! : null);
+    },
+    calls: () => calls,
+  };
+}
+
+Deno.test("OutputCapture reads a reader function (a sandbox's read()) to its end, or stops at the overflow", async () => {
+  const all = new OutputCapture(10, { kind: "memory" });
+  let overflow = 0;
+  const r = readerOf([bytes(4), bytes(6, 98)]);
+  await all.pump(r.read, () => overflow++);
+  assertEquals([overflow, all.truncated, all.kept, r.calls()], [
+    0,
+    false,
+    10,
+    3,
+  ]);
+  assertEquals(all.bytes(), new Uint8Array([...bytes(4), ...bytes(6, 98)]));
+
+  const cut = new OutputCapture(10, { kind: "memory" });
+  const r2 = readerOf([bytes(7), bytes(7, 98), bytes(100)]);
+  await cut.pump(r2.read, () => overflow++);
+  assertEquals([overflow, cut.truncated, cut.kept], [1, true, 10]);
+  assertEquals(cut.bytes(), new Uint8Array([...bytes(7), ...bytes(3, 98)]));
+  assertEquals(r2.calls(), 2); // not called again after the overflow
+});
