@@ -65,7 +65,16 @@ export async function monitorMain(
 /** The command line that runs this CLI again (script or compiled binary). */
 function selfCommand(): string[] {
   if (import.meta.url.includes("/deno-compile-")) return [];
-  const flags = ["run", "-A", "--no-check", "--quiet", "--no-lock"];
+  // the launcher's flags: V8 keeps a code cache only for the flags that made it, so a
+  // monitor run with other flags would throw away the cache of every CLI command after it
+  const flags = [
+    "run",
+    "-A",
+    "--no-check",
+    "--quiet",
+    "--no-lock",
+    "--v8-flags=--no-lazy",
+  ];
   // the launcher's bundle: run the same entry file again
   if (Deno.mainModule.endsWith(".js")) {
     // the `run` fast entry (run/run_main.js) has no monitor: the full CLI beside it has

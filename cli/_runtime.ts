@@ -21,7 +21,11 @@ import { spawn } from "denobox/sandbox/spawn";
 import { SandboxSetupError } from "denobox/sandbox/errors";
 import { baseHardening } from "denobox/sandbox/base_hardening";
 import type { Store } from "./_store.ts";
-import type { ContainerConfig } from "./_store.ts";
+import {
+  type ContainerConfig,
+  type ContainerState,
+  INITIAL_STATE,
+} from "./_store.ts";
 import { LogWriter } from "./_log.ts";
 import { CliError, Exit } from "./_errors.ts";
 import { signalNo } from "./_format.ts";
@@ -95,6 +99,14 @@ export async function runAsOwner(
     throw new CliError(`No such container: ${id}`);
   }
   const paths = store.paths;
+  // While it holds the monitor lock the owner is the only writer of the state (ps's repair
+  // and rm take that lock first), so it keeps the state in memory and writes it without
+  // reading it back; a container this process has just created starts from the initial one.
+  let state: ContainerState | null = attach.fresh ? { ...INITIAL_STATE } : null;
+  const update = (patch: Partial<ContainerState>) => {
+    if (state) store.writeState(id, state = { ...state, ...patch });
+    else state = store.updateState(id, patch);
+  };
   let failure: CliError | null = null;
   let outcome: RunOutcome = { status: 0 };
   try {
@@ -125,9 +137,9 @@ export async function runAsOwner(
       cg = made;
       stack.defer(async () => {
         await made.destroy();
-        if (!config.autoRemove) store.updateState(id, { cgroup: null });
+        if (!config.autoRemove) update({ cgroup: null });
       });
-      store.updateState(id, { cgroup: [...made.paths] });
+      update({ cgroup: [...made.paths] });
     }
 
     trace("cgroup created");
@@ -146,9 +158,9 @@ export async function runAsOwner(
       stack.defer(() => removeRuntimeDir(paths, id));
       rootfs = r.spawnRootfs ?? r.path;
       viewThroughPid = r.mode === "sandbox";
-      if (!viewThroughPid) store.updateState(id, { rootfsMount: r.path });
+      if (!viewThroughPid) update({ rootfsMount: r.path });
       stack.defer(() => {
-        store.updateState(id, { rootfsMount: null });
+        update({ rootfsMount: null });
       });
     } else if (config.rootfs) rootfs = config.rootfs;
 
@@ -238,7 +250,7 @@ export async function runAsOwner(
           } in container ${config.name}: ` +
             `executable file not found (${e.message})`
           : `Cannot start container ${config.name}: ${e.message}`;
-        store.updateState(id, {
+        update({
           status: "exited",
           exitCode: code,
           error: msg,
@@ -252,7 +264,7 @@ export async function runAsOwner(
     trace("spawned");
     stack.use(sandbox);
     if (!attach.fresh) removeQuietly(store.pausedMarker(id));
-    store.updateState(id, {
+    update({
       status: "running",
       pid: sandbox.pid,
       pidStartTime: processStartTime(sandbox.pid),
@@ -333,7 +345,7 @@ export async function runAsOwner(
     }
     // an --rm record is deleted right below: no exit to record for anyone
     if (!config.autoRemove) {
-      store.updateState(id, {
+      update({
         status: "exited",
         pid: null,
         pidStartTime: null,
@@ -354,9 +366,9 @@ export async function runAsOwner(
         e instanceof Error ? e.message : e
       }`;
       try {
-        const s = store.readState(id);
+        const s = state ?? store.readState(id);
         if (s.status !== "exited") {
-          store.updateState(id, {
+          update({
             status: "exited",
             exitCode: Exit.FAILED,
             error: msg,

@@ -116,7 +116,8 @@ export interface ContainerInfo {
   dir: string;
 }
 
-const INITIAL_STATE: ContainerState = {
+/** The state of a container that has not run yet (also what a missing state.json means). */
+export const INITIAL_STATE: Readonly<ContainerState> = {
   status: "created",
   pid: null,
   monitorPid: null,
@@ -293,8 +294,9 @@ export class Store {
         }
       }
       if (!full.hostname) full.hostname = shortId(id);
+      // no state.json yet: a missing one reads as INITIAL_STATE, and the first change of
+      // state writes it (one write and rename less on the way to a container's start)
       writeJsonAtomic(join(dir, "config.json"), full);
-      this.writeState(id, { ...INITIAL_STATE });
     } catch (e) {
       this.#unclaim(full.name, id);
       Deno.removeSync(dir, { recursive: true });
