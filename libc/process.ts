@@ -262,9 +262,17 @@ export class Epoll implements Disposable {
     libc.epoll_ctl(this.fd, 2, fd, new Uint8Array(EPOLL_EVENT.size));
   }
 
+  /** The tags of the fds ready now, without waiting (epoll_wait with a zero timeout). */
+  ready(): number[] {
+    return this.#tags(libc.epoll_wait(this.fd, this.#events, 64, 0));
+  }
+
   /** Waits (off the event loop) until at least one fd is ready; returns their tags. */
   async wait(): Promise<number[]> {
-    const n = await libc.epoll_wait_nb(this.fd, this.#events, 64, -1);
+    return this.#tags(await libc.epoll_wait_nb(this.fd, this.#events, 64, -1));
+  }
+
+  #tags(n: number): number[] {
     const v = new DataView(this.#events.buffer);
     const out: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -296,19 +304,25 @@ export function eventfdDrain(fd: number): void {
   libc.read(fd, new Uint8Array(8), 8n);
 }
 
+/** The buffer `readNonblocking` reads into (grown to the largest `max` asked for). */
+let readScratch = new Uint8Array(65536);
+
 /**
  * A nonblocking read(2): the bytes read, an empty array at end of file, or null when nothing
  * is there yet (EAGAIN).
  */
 export function readNonblocking(fd: number, max: number): Uint8Array | null {
-  const buf = new Uint8Array(max);
-  const n = libc.read(fd, buf, BigInt(max));
+  // One scratch buffer for every read, and a copy of just the bytes read: a fresh buffer of
+  // `max` bytes per call (most calls find nothing, or end of file) was zeroed, and then kept
+  // alive whole by the subarray handed out, for the garbage collector to sweep.
+  if (readScratch.length < max) readScratch = new Uint8Array(max);
+  const n = libc.read(fd, readScratch, BigInt(max));
   if (n < 0n) {
     const e = errno();
     if (e === 11) return null; // EAGAIN
     throw new SyscallError("read", e, { detail: `fd ${fd}` });
   }
-  return buf.subarray(0, Number(n));
+  return readScratch.slice(0, Number(n));
 }
 
 /**

@@ -51,7 +51,10 @@ class Reactor {
     const ep = this.#epoll!;
     try {
       while (this.#waiters.size > 0) {
-        const tags = await ep.wait();
+        // what is ready already costs no trip to the blocking pool (a pipe's end of file and
+        // the pidfd of the same exit often come a moment apart)
+        let tags = ep.ready();
+        if (tags.length === 0) tags = await ep.wait();
         for (const tag of tags) {
           if (tag === WAKE) {
             eventfdDrain(this.#wake!.fd);

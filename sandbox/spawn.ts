@@ -3,6 +3,7 @@ import {
   CloneFlag,
   dup,
   fdAtLeast,
+  FileType,
   ids,
   MountFlag,
   mountFlagsOf,
@@ -17,6 +18,7 @@ import {
   type RlimitName,
   type SignalName,
   signalNumber,
+  statxat,
 } from "denobox/libc";
 import { procEntryMissing } from "./_procfs.ts";
 import type { RootTemplate } from "./template.ts";
@@ -860,9 +862,11 @@ function mustBeDir(d: string): void {
   }
 }
 
+/** A directory (not a symlink to one) on the host; statx, so no Date is built (no time zone load). */
 function isHostDir(d: string): boolean {
   try {
-    return Deno.statSync(d).isDirectory;
+    const st = statxat(At.AT_FDCWD, d);
+    return st !== null && (st.mode & FileType.S_IFMT) === FileType.S_IFDIR;
   } catch {
     return false;
   }
