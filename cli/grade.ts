@@ -397,7 +397,9 @@ async function batch(cmd: GradeCommand): Promise<number> {
     return r;
   };
   await runBatch(Deno.stdin.readable, Deno.stdout.writable, run, {
-    parallel,
+    // the pool runs `parallel` programs and prepares as many runs again; jobs read ahead
+    // keep it fed while results are written
+    parallel: parallel * 4,
     parse,
   });
   return 0;

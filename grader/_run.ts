@@ -37,6 +37,20 @@ export interface Slot {
   maskedPaths: readonly string[];
   /** The pool's prepared root, or null for spawn()'s host view per run. */
   root: RootTemplate | null;
+  /**
+   * The pool's turn to run a program: taken right before the sandbox is made, given back
+   * once every process of it is gone. Preparing a run (its cgroup, work directory) and
+   * cleaning up after it happen outside, so they overlap other runs' programs.
+   */
+  turn: Turn;
+}
+
+/** A counting gate: at most N holders at once. */
+export interface Turn {
+  /** Resolves once this caller holds a turn. */
+  take(): Promise<void>;
+  /** Gives a turn back. */
+  give(): void;
 }
 
 const round3 = (s: number) => Math.round(s * 1000) / 1000;
@@ -104,9 +118,11 @@ function splitCpu(
 /**
  * The controllers of a run's cgroup (and the pool's): on v1 only the hierarchies that limit or
  * measure a run are used, since each is a directory to make, a migration at the join and a
- * directory to remove.
+ * directory to remove. Processes and threads are counted by RLIMIT_NPROC instead of a pids
+ * group: the kernel counts every task of the run's uid, which belongs to its slot alone (no
+ * two runs under way share one) and to nothing else of the host.
  */
-export const RUN_CONTROLLERS = ["memory", "pids", "cpuacct"] as const;
+export const RUN_CONTROLLERS = ["memory", "cpuacct"] as const;
 
 /**
  * The cgroup counters a run's figures come from besides the CPU clock: three files on v1
@@ -132,7 +148,6 @@ function createRunGroup(plan: GradePlan, slot: Slot): Cgroup {
       parent: slot.parent,
       controllers: RUN_CONTROLLERS,
       limits: {
-        pids: plan.processLimit,
         memory: noSwap ? { max: plan.memoryLimit, swap: 0 } : plan.memoryLimit,
       },
     });
@@ -174,9 +189,10 @@ export async function runPlan(
 ): Promise<GradeResult> {
   const cleanups: (() => unknown)[] = [];
   const cleanupErrors: string[] = [];
+  const held = { turn: false };
   let result: GradeResult;
   try {
-    result = await runInside(plan, slot, cleanups);
+    result = await runInside(plan, slot, cleanups, held);
   } catch (e) {
     result = failedResult(errText(e));
   }
@@ -187,6 +203,9 @@ export async function runPlan(
       cleanupErrors.push(errText(e));
     }
   }
+  // a run that failed while its program ran gives its turn back only now, when its
+  // sandbox is surely gone
+  if (held.turn) slot.turn.give();
   // The guarantee: nothing of the run is left. Checked, not assumed: the cgroup's destroy()
   // resolves only once rmdir(2) succeeded for each of its directories (the kernel refuses it
   // while a process or a sub-group is in it), and otherwise its error is reported here.
@@ -206,6 +225,7 @@ async function runInside(
   plan: GradePlan,
   slot: Slot,
   cleanups: (() => unknown)[],
+  held: { turn: boolean },
 ): Promise<GradeResult> {
   const cg = createRunGroup(plan, slot);
   cleanups.push(() => cg.destroy());
@@ -241,6 +261,8 @@ async function runInside(
     ? false
     : plan.seccomp ?? slot.hardening.seccomp;
 
+  await slot.turn.take();
+  held.turn = true;
   // Wall time starts before the sandbox is made, so it never misses a moment of the program
   // (it includes the few milliseconds of set-up, as the CPU time does).
   const t0 = performance.now();
@@ -295,6 +317,8 @@ async function runInside(
       ...(cpuBackstop === undefined
         ? {}
         : { cpu: { soft: cpuBackstop, hard: cpuBackstop + 1 } }),
+      // tasks of the run's uid (see RUN_CONTROLLERS); the init, as root, is not counted
+      nproc: plan.processLimit,
       fsize: plan.fileSizeLimit,
       nofile: plan.openFilesLimit,
       stack: plan.stackLimit,
@@ -416,6 +440,10 @@ async function runInside(
     );
   }
   await feeding;
+  // every process of the run is gone (its init ended, the pipes closed): the next program
+  // may start while this run's figures are taken and its pieces removed
+  held.turn = false;
+  slot.turn.give();
 
   const cpuTime = clock.read();
   const st = counters(cg, RUN_COUNTERS);

@@ -13,16 +13,28 @@ import {
 } from "denobox/sandbox";
 import { open, type OwnedFd, setns, unshare } from "denobox/libc";
 import { DEFAULTS, planGrade } from "./_options.ts";
-import { failedResult, RUN_CONTROLLERS, runPlan, type Slot } from "./_run.ts";
+import {
+  failedResult,
+  RUN_CONTROLLERS,
+  runPlan,
+  type Slot,
+  type Turn,
+} from "./_run.ts";
 import type { GradeOptions, GradeResult } from "./types.ts";
 
 /** Options of `new GraderPool()`. */
 export interface GraderPoolOptions {
-  /** Runs at once; more wait their turn. Default: the number of CPUs. */
+  /**
+   * Programs running at once; more wait their turn. Default: the number of CPUs. Up to twice
+   * as many runs are under way: while `concurrency` programs run, the next runs are prepared
+   * (cgroup, work directory) and finished ones cleaned up, so the CPUs never wait for the
+   * grader's own bookkeeping.
+   */
   concurrency?: number;
   /**
-   * Slot `i` runs its programs as host uid and gid `uidBase + i`, so two runs at the same time
-   * never share an identity. Default 60000 (isolate's default first uid).
+   * Slot `i` (from 0 to 2 × concurrency - 1) runs its programs as host uid and gid
+   * `uidBase + i`, so two runs under way never share an identity. Default 60000 (isolate's
+   * default first uid).
    */
   uidBase?: number;
   /**
@@ -93,6 +105,26 @@ async function sweepStale(poolDir: string): Promise<void> {
       await Cgroup.open(`${parent}/${e.name}`).destroy();
     } catch { /* another process swept it first */ }
   }
+}
+
+/** A gate that lets `n` holders through at once, the others in arrival order. */
+function gate(n: number): Turn {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return {
+    take() {
+      if (free > 0) {
+        free--;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    give() {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    },
+  };
 }
 
 /** AF_UNIX, the one socket family a run may create. */
@@ -197,6 +229,7 @@ export class GraderPool implements AsyncDisposable {
   #runs = 0;
   #active = new Set<Promise<unknown>>();
   #closed = false;
+  #turn: Turn;
 
   /** Checks the options; nothing is created until the first `grade()`. */
   constructor(options: GraderPoolOptions = {}) {
@@ -207,14 +240,15 @@ export class GraderPool implements AsyncDisposable {
       );
     }
     const base = options.uidBase ?? 60000;
-    if (!Number.isInteger(base) || base < 1 || base + c > 2 ** 32 - 2) {
+    if (!Number.isInteger(base) || base < 1 || base + 2 * c > 2 ** 32 - 2) {
       throw new RangeError(`Invalid uidBase: ${base}`);
     }
     this.concurrency = c;
     this.#uidBase = base;
     this.#reuseNetns = options.reuseNetworkNamespace ?? true;
     this.#prepareRoot = options.prepareRoot ?? true;
-    for (let i = 0; i < c; i++) this.#free.push(i);
+    for (let i = 0; i < 2 * c; i++) this.#free.push(i);
+    this.#turn = gate(c);
   }
 
   async #init(): Promise<Shared> {
@@ -272,7 +306,8 @@ export class GraderPool implements AsyncDisposable {
   #release(slot: number): void {
     const next = this.#waiting.shift();
     if (next !== undefined) next(slot);
-    else this.#free.push(slot);
+    // first out next time: a pool used one run at a time keeps to one slot (and namespace)
+    else this.#free.unshift(slot);
   }
 
   /**
@@ -325,6 +360,7 @@ export class GraderPool implements AsyncDisposable {
         hardening: shared.hardening,
         maskedPaths: shared.maskedPaths,
         root: shared.root,
+        turn: this.#turn,
       };
       return await runPlan(plan, slot);
     } catch (e) {

@@ -72,7 +72,10 @@ export interface GradeOptions {
   extraTime?: number;
   /** Memory limit of the run's cgroup (RAM, no swap). Default `"256m"`. */
   memoryLimit?: Size;
-  /** Most processes and threads alive at once (pids cgroup). Default 64. */
+  /**
+   * Most processes and threads alive at once (RLIMIT_NPROC of the run's own uid: a fork or
+   * clone past it fails with EAGAIN). Default 64.
+   */
   processLimit?: number;
   /** Most bytes kept per output stream; one more byte is `OL`. Default `"64m"`. */
   outputLimit?: Size;

@@ -262,7 +262,7 @@ Deno.test({
 
 Deno.test({
   name:
-    `${TAG} [cgroup] grade: forks stop at the process limit; a fork bomb leaves the host unaffected`,
+    `${TAG} grade: forks stop at the process limit; a fork bomb leaves the host unaffected`,
   ignore: !IS_ROOT,
   async fn() {
     const forks = await fixture("forks");
@@ -276,8 +276,8 @@ Deno.test({
       });
       assertEquals(r.status, "OK", explain(r));
       const n = Number(text(r.stdout));
-      // the init and the program count too: at most 8 more processes
-      assert(n >= 1 && n <= 8, `forks succeeded: ${n}`);
+      // RLIMIT_NPROC of the run's uid: the program and 9 more (the init, root, is not one)
+      assertEquals(n, 9, `forks succeeded: ${n}`);
       const bomb = await pool.grade({
         argv: ["./forks", "bomb"],
         files,
@@ -685,5 +685,39 @@ Deno.test({
     assertEquals(drop(views[0]!), drop(views[1]!));
     assert(!views[0]!.includes("writable"), views[0]);
     assert(!views[0]!.includes("shadow"), views[0]);
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: at most \`concurrency\` programs run at once, also while the next runs are prepared`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      // each program notes its start and end (ms since the epoch) in its stdout
+      const job = {
+        argv: sh("date +%s%3N; sleep 0.15; date +%s%3N"),
+        wallTimeLimit: 5,
+      };
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => pool.grade(job)),
+      );
+      const spans = results.map((r) => {
+        assertEquals(r.status, "OK", explain(r));
+        const [a, b] = text(r.stdout).trim().split("\n").map(Number);
+        return [a!, b!] as const;
+      }).sort((x, y) => x[0] - y[0]);
+      // one at a time: each starts after the one before ended
+      for (let i = 1; i < spans.length; i++) {
+        assert(spans[i]![0] >= spans[i - 1]![1], JSON.stringify(spans));
+      }
+      // and each run's slot is one of 2 × concurrency uids
+      const uids = await Promise.all(
+        Array.from({ length: 4 }, () => pool.grade({ argv: sh("id -u") })),
+      );
+      for (const r of uids) {
+        assert(["60000", "60001"].includes(text(r.stdout).trim()), explain(r));
+      }
+    }, 1);
   },
 });
