@@ -193,6 +193,12 @@ export interface SpawnOptions {
    * true with a new pid namespace). false: the command itself is PID 1 and must reap orphans.
    */
   init?: boolean;
+  /**
+   * Awaited once everything is prepared (the program built, pipes and fds open), right before
+   * the child is created: a turn in a queue, for example, so that what can be prepared ahead
+   * is, while the start itself waits. If it throws, nothing is started and all is released.
+   */
+  beforeStart?: () => Promise<void>;
 }
 
 /** What `exec()` reuses from the `spawn()` that made a sandbox. */
@@ -616,6 +622,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       ? CLONE_NS.filter((n) => isNew(n) && !(n === "mnt" && template !== null))
         .reduce((f, n) => f | NAMESPACE_FLAGS[n], 0)
       : 0;
+    if (o.beforeStart) await o.beforeStart();
     program = null;
     const box = await launch(p, {
       namespaces: clone,

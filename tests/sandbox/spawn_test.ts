@@ -388,3 +388,32 @@ Deno.test(
     }
   },
 );
+
+Deno.test("spawn: beforeStart runs before the child exists; its failure starts nothing", async () => {
+  // a first sandbox opens what spawn keeps for the process (epoll set, lifeline, init memfd)
+  await (await spawn({ argv: ["/bin/true"] })).status;
+  const fds = openFds().length;
+  const kids = childPids();
+  let seen: number[] | null = null;
+  await using box = await spawn({
+    argv: ["/bin/true"],
+    beforeStart: () => {
+      seen = childPids();
+      return Promise.resolve();
+    },
+  });
+  assertEquals((await box.status).code, 0);
+  assertEquals(seen, kids);
+  await assertRejects(
+    () =>
+      spawn({
+        argv: ["/bin/true"],
+        stdout: "pipe",
+        beforeStart: () => Promise.reject(new Error("not now")),
+      }),
+    Error,
+    "not now",
+  );
+  assertEquals(childPids(), kids);
+  assertEquals(openFds().length, fds);
+});
