@@ -221,13 +221,23 @@ export async function runBatch(
   const writer = output.getWriter();
   const encoder = new TextEncoder();
   const summary: BatchSummary = { results: 0, notOk: 0 };
-  let writing = Promise.resolve();
-  const emit = (obj: { [k: string]: Json }) => {
+  // Lines finished while a write is under way go out together in the next one: one write
+  // per result costs an async op each, which a busy batch feels.
+  let pending: string[] = [];
+  let writing: Promise<void> | null = null;
+  const flush = async () => {
+    while (pending.length > 0) {
+      const text = pending.join("");
+      pending = [];
+      await writer.write(encoder.encode(text));
+    }
+    writing = null;
+  };
+  const emit = (obj: { [k: string]: Json }): Promise<void> => {
     summary.results++;
     if (obj.status !== "OK") summary.notOk++;
-    const line = encoder.encode(JSON.stringify(obj) + "\n");
-    writing = writing.then(() => writer.write(line));
-    return writing;
+    pending.push(JSON.stringify(obj) + "\n");
+    return writing ??= flush();
   };
   const running = new Set<Promise<void>>();
   let lineNo = 0;
@@ -268,7 +278,7 @@ export async function runBatch(
     running.add(p);
   }
   await Promise.all(running);
-  await writing;
+  await (writing ?? flush());
   writer.releaseLock();
   return summary;
 }
