@@ -79,8 +79,12 @@ async function denoboxRate(
       "\n",
   );
   const t1 = performance.now();
+  // all jobs in one write, as a judge piping a file of jobs would (a write per job would
+  // measure this process's writes on the same CPUs as much as the batch)
+  const all = new Uint8Array(job.length * RUNS);
+  for (let i = 0; i < RUNS; i++) all.set(job, i * job.length);
   const writing = (async () => {
-    for (let i = 0; i < RUNS; i++) await writer.write(job);
+    await writer.write(all);
     await writer.close();
   })();
   const lines = await readLines(RUNS);
