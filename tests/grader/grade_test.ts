@@ -5,6 +5,7 @@
 import {
   assert,
   assertEquals,
+  assertMatch,
   childPids,
   IS_ROOT,
   runAsNobody,
@@ -718,6 +719,32 @@ Deno.test({
       for (const r of uids) {
         assert(["60000", "60001"].includes(text(r.stdout).trim()), explain(r));
       }
+    }, 1);
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: a run holds no capability, has no_new_privs and the seccomp filter, as an unprivileged uid`,
+  ignore: !IS_ROOT,
+  async fn() {
+    await withPool(async (pool) => {
+      const r = await pool.grade({ argv: ["/bin/cat", "/proc/self/status"] });
+      assertEquals(r.status, "OK", explain(r));
+      const field = (k: string) =>
+        new RegExp(`^${k}:\\s*(.*)$`, "m").exec(text(r.stdout))?.[1]?.trim();
+      for (const k of ["CapInh", "CapPrm", "CapEff", "CapAmb"]) {
+        assertEquals(field(k), "0000000000000000", k);
+      }
+      assertEquals(field("NoNewPrivs"), "1");
+      assertEquals(field("Seccomp"), "2");
+      assertMatch(field("Uid") ?? "", /^6000\d\s+6000\d\s+6000\d\s+6000\d$/);
+      // and so no setuid binary gives one back (su is setuid root on the host)
+      const su = await pool.grade({
+        argv: sh("/bin/su -c id 2>&1; grep CapEff /proc/self/status"),
+      });
+      assert(!text(su.stdout).includes("uid=0"), text(su.stdout));
+      assertMatch(text(su.stdout), /CapEff:\s*0{16}/);
     }, 1);
   },
 });
