@@ -340,7 +340,8 @@ export async function runAsOwner(
     let oomKilled = false;
     if (cg && cgroupMod) {
       try {
-        oomKilled = cgroupMod.stats(cg).memory.oomKills > 0;
+        oomKilled =
+          cgroupMod.counters(cg, ["memory.oomKills"])["memory.oomKills"] > 0;
       } catch { /* counters unavailable */ }
     }
     // an --rm record is deleted right below: no exit to record for anyone
