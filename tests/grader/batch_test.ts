@@ -1,4 +1,9 @@
-import { assertEquals, assertThrows } from "../_helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "../_helpers.ts";
 import { jobFromJson, resultToJson, runBatch } from "../../grader/batch.ts";
 import type { GradeOptions, GradeResult } from "../../grader/types.ts";
 
@@ -116,4 +121,33 @@ Deno.test("runBatch: one result line per job, bad lines become XX, ids echoed", 
   assertEquals(byId.get(9).message, 'Invalid job: unknown key "nope"');
   assertEquals(byId.get(6).status, "OK");
   assertEquals(maxAtOnce, 2);
+});
+
+Deno.test("runBatch: a closed output stops the batch with its error, after the runs under way", async () => {
+  const sink = new WritableStream<Uint8Array>({
+    write: () => Promise.reject(new Error("output closed")),
+  });
+  let started = 0;
+  const run = async (): Promise<GradeResult> => {
+    started++;
+    await new Promise((r) => setTimeout(r, 20));
+    return {
+      status: "OK",
+      stdout: null,
+      stderr: null,
+      files: {},
+    } as unknown as GradeResult;
+  };
+  const input = Array.from(
+    { length: 50 },
+    () => JSON.stringify({ argv: ["ok"] }),
+  )
+    .join("\n");
+  await assertRejects(
+    () => runBatch(textStream(input), sink, run, { parallel: 1 }),
+    Error,
+    "output closed",
+  );
+  // the first result's write failed: hardly any job started after it
+  assert(started < 5, `${started} jobs started`);
 });
