@@ -784,7 +784,7 @@ function isFile(p: string): boolean {
 const STAGING = ["/tmp", "/mnt", "/media", "/run", "/srv", "/opt", "/boot"];
 
 /** A host directory to mount the new root over (in our mount namespace) that hides no bind source. */
-function stagingDir(o: SpawnOptions): string {
+function stagingDir(o: RootSpec): string {
   const sources = (o.mounts ?? []).flatMap((m) =>
     m.type === "bind" ? [m.source] : []
   );
@@ -847,7 +847,8 @@ function overlayData(r: OverlayRootfs, userxattr: boolean): string {
   ].join(",");
 }
 
-function mustBeDir(d: string): void {
+/** Throws a `SandboxSetupError` naming `what` (a rootfs, an overlay layer) unless `d` is a directory. */
+function mustBeDir(d: string, what: string): void {
   let isDir = false;
   try {
     isDir = Deno.statSync(d).isDirectory;
@@ -856,7 +857,7 @@ function mustBeDir(d: string): void {
       step: `rootfs(${q(d)})`,
       errno: (e as { code?: string }).code === "EACCES" ? 13 : 2,
       path: d,
-      hint: "an overlay layer must be an existing directory",
+      hint: `${what} must be an existing directory`,
     });
   }
   if (!isDir) {
@@ -864,7 +865,7 @@ function mustBeDir(d: string): void {
       step: `rootfs(${q(d)})`,
       errno: 20,
       path: d,
-      hint: "an overlay layer must be a directory",
+      hint: `${what} must be a directory`,
     });
   }
 }
@@ -961,8 +962,14 @@ function ignoredSignals(): number[] {
   return out;
 }
 
+/** What a root is built from: the part of `SpawnOptions` that a `RootTemplate` takes too. */
+export type RootSpec = Pick<
+  SpawnOptions,
+  "rootfs" | "mounts" | "cacheDir" | "readOnly"
+>;
+
 /** Whether one of the user's mounts goes exactly at `target` (then no default one goes there). */
-function covered(o: SpawnOptions, target: string): boolean {
+function covered(o: RootSpec, target: string): boolean {
   return (o.mounts ?? []).some((m) => m.target === target);
 }
 
@@ -1013,7 +1020,7 @@ function templateMounts(
  */
 export function templateRootSteps(
   p: Program,
-  o: SpawnOptions,
+  o: RootSpec,
   dirs: readonly string[],
   childFds: OwnedFd[],
 ): void {
@@ -1067,7 +1074,7 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
 /** Private propagation, then the root assembled at a staging directory, whose path it returns. */
 function stageRoot(
   p: Program,
-  o: SpawnOptions,
+  o: RootSpec,
   cx: MountContext,
   tmp: boolean,
 ): string {
@@ -1079,7 +1086,7 @@ function stageRoot(
   const rootfs = o.rootfs as string | OverlayRootfs | undefined;
   if (typeof rootfs === "object") {
     const ov = rootfs.overlay;
-    for (const d of overlayDirs(rootfs)) mustBeDir(d);
+    for (const d of overlayDirs(rootfs)) mustBeDir(d, "an overlay layer");
     R = stagingDir(o);
     const data = overlayData(rootfs, ov.userxattr ?? cx.userNs);
     p.mount("overlay", R, {
@@ -1093,25 +1100,7 @@ function stageRoot(
     p.mkdir(`${R}/proc`, 0o555, { mayFail: true });
     p.mkdir(`${R}/dev`, 0o755, { mayFail: true });
   } else if (rootfs !== undefined) {
-    let isDir = false;
-    try {
-      isDir = Deno.statSync(rootfs).isDirectory;
-    } catch (e) {
-      throw new SandboxSetupError({
-        step: `rootfs(${q(rootfs)})`,
-        errno: (e as { code?: string }).code === "EACCES" ? 13 : 2,
-        path: rootfs,
-        hint: "the rootfs must be an existing directory",
-      });
-    }
-    if (!isDir) {
-      throw new SandboxSetupError({
-        step: `rootfs(${q(rootfs)})`,
-        errno: 20,
-        path: rootfs,
-        hint: "the rootfs must be a directory",
-      });
-    }
+    mustBeDir(rootfs, "the rootfs");
     R = rootfs;
     p.mount(R, R, {
       flags: MS_BIND | MS_REC,
@@ -1205,7 +1194,7 @@ function devMounts(
 /** The user's mounts, in order, at their targets below `R` (the new root, or "" once inside it). */
 function userMounts(
   p: Program,
-  o: SpawnOptions,
+  o: RootSpec,
   R: string,
   detached?: ReadonlyMap<MountSpec, StepResult>,
 ): void {
@@ -1289,7 +1278,7 @@ function userMounts(
 /** The root read-only: the default host view always, a rootfs when `readOnly`. */
 function readOnlyRoot(
   p: Program,
-  o: SpawnOptions,
+  o: RootSpec,
   R: string,
   readOnly: boolean,
 ): void {

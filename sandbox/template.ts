@@ -21,7 +21,7 @@ import { launch } from "./launch.ts";
 import {
   type MountSpec,
   type OverlayRootfs,
-  type SpawnOptions,
+  type RootSpec,
   templateRootSteps,
 } from "./spawn.ts";
 
@@ -104,8 +104,7 @@ export class RootTemplate implements Disposable {
         );
       }
     }
-    const spec: SpawnOptions = {
-      argv: ["/"],
+    const spec: RootSpec = {
       readOnly: true,
       ...(options.rootfs !== undefined ? { rootfs: options.rootfs } : {}),
       ...(options.mounts ? { mounts: options.mounts } : {}),
