@@ -15,7 +15,7 @@ import {
 } from "denobox/libc";
 import type { GradePlan } from "./_options.ts";
 import { type CaptureSink, OutputCapture } from "./_capture.ts";
-import { CpuClock } from "./_cpuclock.ts";
+import { CpuClock, type SlotCpuGroup } from "./_cpuclock.ts";
 import { WorkDir } from "./_workdir.ts";
 import { decideVerdict, type KillReason } from "./_verdict.ts";
 import type { GradeResult, OutputTarget } from "./types.ts";
@@ -29,12 +29,19 @@ export interface Slot {
   netns: OwnedFd | null;
   /** The pool's cgroup; the run's group is made below it. */
   parent: Cgroup;
+  /**
+   * The slot's CPU accounting group, kept across its runs (cgroup v1), or null: the run's
+   * own group then counts CPU time too.
+   */
+  cpu: SlotCpuGroup | null;
   /** A unique name for the run's cgroup. */
   name: string;
   /** The default hardening (its seccomp filter is used). */
   hardening: Hardening;
-  /** The paths to mask inside (see `boxMaskedPaths`). */
+  /** The files to mask inside (see `boxMaskedPaths`): /dev/null is bound over each. */
   maskedPaths: readonly string[];
+  /** The directories to mask inside: the work tmpfs's empty directory is bound over each. */
+  maskedDirs: readonly string[];
   /** The pool's prepared root, or null for spawn()'s host view per run. */
   root: RootTemplate | null;
   /**
@@ -131,25 +138,22 @@ export const RUN_CONTROLLERS = ["memory", "cpuacct"] as const;
  * The cgroup counters a run's figures come from besides the CPU clock: three files on v1
  * (cpuacct.usage_all, memory.max_usage_in_bytes, memory.oom_control) and on v2.
  */
-const RUN_COUNTERS = [
-  "cpu.user",
-  "cpu.system",
-  "memory.peak",
-  "memory.oomKills",
-] as const;
+const CPU_COUNTERS = ["cpu.user", "cpu.system"] as const;
+const MEMORY_COUNTERS = ["memory.peak", "memory.oomKills"] as const;
+const RUN_COUNTERS = [...CPU_COUNTERS, ...MEMORY_COUNTERS] as const;
 
 let swapAccounting = true;
 
 /**
  * The run's cgroup: fresh, so no charge or counter of an earlier run is in it, with its limits
- * (memory with no swap on top, or just memory where swap is not accounted; tasks) written as
- * it is made, with no read first.
+ * (memory with no swap on top, or just memory where swap is not accounted) written as it is
+ * made, with no read first. With a slot CPU group (v1), only the memory hierarchy.
  */
 function createRunGroup(plan: GradePlan, slot: Slot): Cgroup {
   const create = (noSwap: boolean) =>
     Cgroup.create(slot.name, {
       parent: slot.parent,
-      controllers: RUN_CONTROLLERS,
+      controllers: slot.cpu === null ? RUN_CONTROLLERS : ["memory"],
       limits: {
         memory: noSwap ? { max: plan.memoryLimit, swap: 0 } : plan.memoryLimit,
       },
@@ -206,6 +210,8 @@ export async function runPlan(
       cleanupErrors.push(errText(e));
     }
   }
+  // a process of the run may be left in the slot's CPU group: never reused
+  if (cleanupErrors.length > 0) slot.cpu?.spoil();
   // a run that failed while its program ran gives its turn back only now, when its
   // sandbox is surely gone
   if (held.turn) slot.turn.give();
@@ -232,8 +238,15 @@ async function runInside(
 ): Promise<GradeResult> {
   const cg = createRunGroup(plan, slot);
   cleanups.push(() => cg.destroy());
-  const clock = new CpuClock(cg);
-  cleanups.push(() => clock[Symbol.dispose]());
+  let clock: CpuClock;
+  if (slot.cpu !== null) {
+    // empty: the slot's previous run is gone with its memory group (see SlotCpuGroup)
+    slot.cpu.reset();
+    clock = slot.cpu.clock;
+  } else {
+    const own = clock = new CpuClock(cg);
+    cleanups.push(() => own[Symbol.dispose]());
+  }
 
   const work = new WorkDir(plan.workDirSize, slot.uid, slot.gid);
   cleanups.push(() => work[Symbol.dispose]());
@@ -301,13 +314,15 @@ async function runInside(
         target: plan.workDir,
         readOnly: false,
       },
-      { type: "tmpfs", target: "/tmp", size: plan.workDirSize, mode: 0o1777 },
-      {
-        type: "tmpfs",
-        target: "/dev/shm",
-        size: plan.workDirSize,
-        mode: 0o1777,
-      },
+      // /tmp and /dev/shm are directories of the work tmpfs: no superblock of their own
+      { type: "bind", source: work.tmp, target: "/tmp", readOnly: false },
+      { type: "bind", source: work.shm, target: "/dev/shm", readOnly: false },
+      ...slot.maskedDirs.map((d) => ({
+        type: "bind" as const,
+        source: work.empty,
+        target: d,
+        readOnly: true,
+      })),
       ...plan.dirs.map((d) => ({
         type: "bind" as const,
         source: d.outside,
@@ -342,7 +357,9 @@ async function runInside(
       : "pipe",
     stdout: "pipe",
     stderr: "pipe",
-    cgroup: cg,
+    cgroup: slot.cpu === null
+      ? cg
+      : { paths: [...cg.paths, ...slot.cpu.group.paths] },
     seccomp,
     // No capability at all, and none to be had: the program runs as an unprivileged uid with
     // no_new_privs, so no execve can grant one (setuid bits and file capabilities are
@@ -458,7 +475,10 @@ async function runInside(
   slot.turn.give();
 
   const cpuTime = clock.read();
-  const st = counters(cg, RUN_COUNTERS);
+  const st = slot.cpu === null ? counters(cg, RUN_COUNTERS) : {
+    ...counters(cg, MEMORY_COUNTERS),
+    ...counters(slot.cpu.group, CPU_COUNTERS),
+  };
   const copied = await work.copyOut(plan.copyOut);
   const oomKills = st["memory.oomKills"];
   const signal = status.signal as SignalName | null;

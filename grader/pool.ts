@@ -21,6 +21,7 @@ import {
   type Turn,
 } from "./_run.ts";
 import type { GradeOptions, GradeResult } from "./types.ts";
+import { SlotCpuGroup } from "./_cpuclock.ts";
 
 /** Options of `new GraderPool()`. */
 export interface GraderPoolOptions {
@@ -178,22 +179,29 @@ function emptyNetns(): OwnedFd {
  * (The default read-only paths are root-writable only, so they need nothing either.) Each mask
  * costs two mounts per run, so only the useful ones are made.
  */
-function boxMaskedPaths(paths: readonly string[]): string[] {
-  return paths.filter((p) => {
-    if (!p.startsWith("/proc/")) return false;
+function boxMaskedPaths(
+  paths: readonly string[],
+): { files: string[]; dirs: string[] } {
+  const files: string[] = [], dirs: string[] = [];
+  for (const p of paths) {
+    if (!p.startsWith("/proc/")) continue;
+    let st;
     try {
-      return (Deno.statSync(p).mode! & 0o004) !== 0;
+      st = Deno.statSync(p);
     } catch {
-      return false;
+      continue;
     }
-  });
+    if ((st.mode! & 0o004) === 0) continue;
+    (st.isDirectory ? dirs : files).push(p);
+  }
+  return { files, dirs };
 }
 
 interface Shared {
   cgroup: Cgroup;
   root: RootTemplate | null;
   hardening: Hardening;
-  maskedPaths: readonly string[];
+  masked: { files: readonly string[]; dirs: readonly string[] };
   watchdog: Deno.ChildProcess;
   watchdogStdin: WritableStreamDefaultWriter<Uint8Array>;
 }
@@ -202,7 +210,8 @@ interface Shared {
  * A pool of grader slots: `grade()` runs at most `concurrency` submissions at once, each in
  * its own fresh sandbox, cgroup and tmpfs work directory. What is reused carries nothing a
  * submission could write to: the pool's parent cgroup, one empty network namespace per slot
- * (runs of a slot never overlap) and the slot's uid. If this process is killed, a small
+ * (runs of a slot never overlap), the slot's uid and, on cgroup v1, the slot's CPU
+ * accounting group (zeroed before each run; memory always gets a fresh group). If this process is killed, a small
  * watchdog process (`/bin/sh`) removes the pool's cgroups; sandboxes die with their parent.
  *
  * @example Grade two runs at once
@@ -225,6 +234,7 @@ export class GraderPool implements AsyncDisposable {
   readonly #free: number[] = [];
   readonly #waiting: ((slot: number) => void)[] = [];
   readonly #netns = new Map<number, OwnedFd>();
+  readonly #cpu = new Map<number, SlotCpuGroup>();
   #shared: Promise<Shared> | null = null;
   #runs = 0;
   #active = new Set<Promise<unknown>>();
@@ -291,7 +301,7 @@ export class GraderPool implements AsyncDisposable {
       cgroup,
       root,
       hardening,
-      maskedPaths: boxMaskedPaths(hardening.maskedPaths),
+      masked: boxMaskedPaths(hardening.maskedPaths),
       watchdog,
       watchdogStdin: watchdog.stdin.getWriter(),
     };
@@ -351,14 +361,24 @@ export class GraderPool implements AsyncDisposable {
           this.#netns.set(index, netns);
         }
       }
+      let cpu: SlotCpuGroup | null = null;
+      if (shared.cgroup.version === 1) {
+        cpu = this.#cpu.get(index) ?? null;
+        if (cpu === null) {
+          cpu = new SlotCpuGroup(shared.cgroup, `slot-${index}`);
+          this.#cpu.set(index, cpu);
+        }
+      }
       const slot: Slot = {
         uid: this.#uidBase + index,
         gid: this.#uidBase + index,
         netns,
         parent: shared.cgroup,
+        cpu,
         name: `run-${++this.#runs}`,
         hardening: shared.hardening,
-        maskedPaths: shared.maskedPaths,
+        maskedPaths: shared.masked.files,
+        maskedDirs: shared.masked.dirs,
         root: shared.root,
         turn: this.#turn,
       };
@@ -366,6 +386,12 @@ export class GraderPool implements AsyncDisposable {
     } catch (e) {
       return failedResult((e as Error).message);
     } finally {
+      const cpu = this.#cpu.get(index);
+      if (cpu?.spoiled) {
+        this.#cpu.delete(index);
+        // killed and removed now; the pool's own removal would also catch it
+        await cpu[Symbol.asyncDispose]().catch(() => {});
+      }
       this.#release(index);
     }
   }
@@ -383,6 +409,10 @@ export class GraderPool implements AsyncDisposable {
     if (s === null) return;
     try {
       s.root?.close();
+      for (const cpu of this.#cpu.values()) {
+        await cpu[Symbol.asyncDispose]().catch(() => {});
+      }
+      this.#cpu.clear();
       await s.cgroup.destroy();
     } finally {
       await s.watchdogStdin.close().catch(() => {});

@@ -17,16 +17,17 @@ import {
   type GraderPoolOptions,
 } from "denobox/grader";
 import { formatMeta } from "../../grader/meta.ts";
+import { WORK_SOURCE } from "../../grader/_workdir.ts";
 import { fixture, pidsRunning, poolGroups, poolRoots } from "./_fixtures.ts";
 
 const TAG = "[root]";
 const dec = new TextDecoder();
 const text = (b: Uint8Array | null) => b === null ? "" : dec.decode(b);
 
-/** Mount lines that look like a grader's (a tmpfs owned by a slot uid); none should ever exist. */
+/** Mount lines of a grader's work tmpfs in this namespace; none should ever exist. */
 function graderMounts(): string[] {
   return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter((l) =>
-    / tmpfs .*uid=6\d{4}/.test(l)
+    l.includes(` - tmpfs ${WORK_SOURCE} `)
   );
 }
 
@@ -52,22 +53,24 @@ function graderChildren(): number[] {
 
 /**
  * This process's fds that belong to a grader: files of a pool's cgroups, and the detached
- * tmpfs work directories (owned by a slot uid, 60000 and up). `deno test --parallel` runs
- * other test modules in this same process, so a plain count of fds would see theirs too.
+ * work tmpfs (whose box/ belongs to a slot uid, 60000 and up) or its box/. `deno test
+ * --parallel` runs other test modules in this same process, so a plain count of fds would
+ * see theirs too.
  */
 function graderFds(): string[] {
   const out: string[] = [];
   for (const e of Deno.readDirSync("/proc/self/fd")) {
     try {
-      const link = Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+      const fd = `/proc/self/fd/${e.name}`;
+      const link = Deno.readLinkSync(fd);
       if (link.includes("/grader-")) out.push(`${e.name} -> ${link}`);
-      else if (link === "/") {
-        const uid = Deno.statSync(`/proc/self/fd/${e.name}`).uid!;
+      else if (link === "/" || link === "/box") {
+        const uid = Deno.statSync(link === "/" ? `${fd}/box` : fd).uid!;
         if (uid >= 60000 && uid < 60100) {
           out.push(`${e.name} -> work dir of uid ${uid}`);
         }
       }
-    } catch { /* closed meanwhile */ }
+    } catch { /* closed meanwhile, or not a work tmpfs */ }
   }
   return out;
 }
@@ -433,10 +436,69 @@ Deno.test({
       });
       assertEquals(r.status, "OK", explain(r));
       assertEquals(text(r.stdout), "tmp-ok\nlo\nbox\n");
+      // /box, /tmp and /dev/shm are one tmpfs of workDirSize: they share its limit; a masked
+      // directory of /proc is empty and read-only
+      const shared = await pool.grade({
+        workDirSize: "1m",
+        argv: sh(
+          "head -c 700000 /dev/zero > /tmp/a && echo tmp-ok; " +
+            "head -c 700000 /dev/zero > /box/b 2>/dev/null || echo box-full; " +
+            "head -c 700000 /dev/zero > /dev/shm/c 2>/dev/null || echo shm-full; " +
+            "ls -A /proc/acpi | wc -l; touch /proc/acpi/x 2>/dev/null || echo acpi-ro",
+        ),
+      });
+      assertEquals(shared.status, "OK", explain(shared));
+      assertEquals(
+        text(shared.stdout),
+        "tmp-ok\nbox-full\nshm-full\n0\nacpi-ro\n",
+      );
       const missing = await pool.grade({ argv: ["/nonexistent/prog"] });
       assertEquals(missing.status, "XX", explain(missing));
       assert(missing.message.includes("/nonexistent/prog"), missing.message);
     });
+  },
+});
+
+Deno.test({
+  name:
+    `${TAG} grade: the runs of one slot each get their own CPU and memory figures`,
+  ignore: !IS_ROOT,
+  async fn() {
+    const touch = await fixture("touch64");
+    await withPool(async (pool) => {
+      // concurrency 1: every run takes slot 0 (first out), so its groups, kept or not, serve
+      // each run in turn; a busy run's figures must not reach the next one's
+      const busy = await pool.grade({
+        timeLimit: 5,
+        argv: sh("i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"),
+      });
+      assertEquals(busy.status, "OK", explain(busy));
+      assert(busy.cpuTime > 0.1, explain(busy));
+      const hog = await pool.grade({
+        memoryLimit: "256m",
+        argv: ["./touch64"],
+        files: [{ path: "touch64", source: touch, mode: 0o755 }],
+      });
+      assertEquals(hog.status, "OK", explain(hog));
+      assert(hog.memoryPeak > 50e6, explain(hog));
+      const quiet = await pool.grade({ argv: ["/bin/true"] });
+      assertEquals(quiet.status, "OK", explain(quiet));
+      assert(quiet.cpuTime < 0.05, explain(quiet));
+      assert(quiet.userTime + quiet.sysTime <= quiet.cpuTime + 0.001);
+      assert(quiet.memoryPeak < 20e6, explain(quiet));
+      if (
+        busy.cpuTime > 0 &&
+        poolGroups(Deno.pid).some((g) => g.includes("/cpuacct/"))
+      ) {
+        // v1: the slot's CPU group lives as long as the pool
+        const slots = poolGroups(Deno.pid).flatMap((g) =>
+          [...Deno.readDirSync(g)].filter((e) => e.isDirectory).map((e) =>
+            e.name
+          )
+        );
+        assertEquals(slots, ["slot-0"]);
+      }
+    }, 1);
   },
 });
 
