@@ -67,6 +67,8 @@ const round3 = (s: number) => Math.round(s * 1000) / 1000;
 const NCPU = Math.max(1, navigator.hardwareConcurrency);
 /** Longest pause between two CPU-time checks (ms); near a limit the pause shrinks to 1 ms. */
 const MAX_POLL_MS = 100;
+/** Promise steps from giving a turn back to the next run's clone(), with room to spare. */
+const HANDOFF_STEPS = 12;
 /** How long the output pipes may stay open after every process is gone (ms). */
 const DRAIN_MS = 5000;
 
@@ -473,6 +475,9 @@ async function runInside(
   // may start while this run's figures are taken and its pieces removed
   held.turn = false;
   slot.turn.give();
+  // The run that takes the turn clones its sandbox in a few promise steps (its program is
+  // built): let it do so before this run's figures are read and its pieces removed.
+  for (let i = 0; i < HANDOFF_STEPS; i++) await null;
 
   const cpuTime = clock.read();
   const st = slot.cpu === null ? counters(cg, RUN_COUNTERS) : {
