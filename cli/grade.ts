@@ -39,7 +39,7 @@ Limits:
   -k, --stack KIB         Stack size in KiB (default: the memory limit)
   -n, --open-files N      Open files per process (default 256)
       --output-limit SIZE Bytes kept per output stream; one more is OL (default 64m)
-      --work-size SIZE    Size of the tmpfs of /box, /tmp and /dev/shm (default 64m)
+      --work-size SIZE    Size of the /box tmpfs (default 64m)
 
 Files and environment:
   -i, --stdin FILE        Standard input from a host file

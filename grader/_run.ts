@@ -38,10 +38,8 @@ export interface Slot {
   name: string;
   /** The default hardening (its seccomp filter is used). */
   hardening: Hardening;
-  /** The files to mask inside (see `boxMaskedPaths`): /dev/null is bound over each. */
+  /** The paths to mask inside (see `boxMaskedPaths`). */
   maskedPaths: readonly string[];
-  /** The directories to mask inside: the work tmpfs's empty directory is bound over each. */
-  maskedDirs: readonly string[];
   /** The pool's prepared root, or null for spawn()'s host view per run. */
   root: RootTemplate | null;
   /**
@@ -310,21 +308,15 @@ async function runInside(
         : { path: `/proc/self/fd/${slot.netns.fd}` },
     },
     mounts: [
+      // this tmpfs itself, attached (no copy of it, so every kernel allows it)
+      { type: "detached", fd: work.fd, target: plan.workDir },
+      { type: "tmpfs", target: "/tmp", size: plan.workDirSize, mode: 0o1777 },
       {
-        type: "bind",
-        source: work.source,
-        target: plan.workDir,
-        readOnly: false,
+        type: "tmpfs",
+        target: "/dev/shm",
+        size: plan.workDirSize,
+        mode: 0o1777,
       },
-      // /tmp and /dev/shm are directories of the work tmpfs: no superblock of their own
-      { type: "bind", source: work.tmp, target: "/tmp", readOnly: false },
-      { type: "bind", source: work.shm, target: "/dev/shm", readOnly: false },
-      ...slot.maskedDirs.map((d) => ({
-        type: "bind" as const,
-        source: work.empty,
-        target: d,
-        readOnly: true,
-      })),
       ...plan.dirs.map((d) => ({
         type: "bind" as const,
         source: d.outside,

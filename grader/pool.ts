@@ -179,29 +179,22 @@ function emptyNetns(): OwnedFd {
  * (The default read-only paths are root-writable only, so they need nothing either.) Each mask
  * costs two mounts per run, so only the useful ones are made.
  */
-function boxMaskedPaths(
-  paths: readonly string[],
-): { files: string[]; dirs: string[] } {
-  const files: string[] = [], dirs: string[] = [];
-  for (const p of paths) {
-    if (!p.startsWith("/proc/")) continue;
-    let st;
+function boxMaskedPaths(paths: readonly string[]): string[] {
+  return paths.filter((p) => {
+    if (!p.startsWith("/proc/")) return false;
     try {
-      st = Deno.statSync(p);
+      return (Deno.statSync(p).mode! & 0o004) !== 0;
     } catch {
-      continue;
+      return false;
     }
-    if ((st.mode! & 0o004) === 0) continue;
-    (st.isDirectory ? dirs : files).push(p);
-  }
-  return { files, dirs };
+  });
 }
 
 interface Shared {
   cgroup: Cgroup;
   root: RootTemplate | null;
   hardening: Hardening;
-  masked: { files: readonly string[]; dirs: readonly string[] };
+  maskedPaths: readonly string[];
   watchdog: Deno.ChildProcess;
   watchdogStdin: WritableStreamDefaultWriter<Uint8Array>;
 }
@@ -301,7 +294,7 @@ export class GraderPool implements AsyncDisposable {
       cgroup,
       root,
       hardening,
-      masked: boxMaskedPaths(hardening.maskedPaths),
+      maskedPaths: boxMaskedPaths(hardening.maskedPaths),
       watchdog,
       watchdogStdin: watchdog.stdin.getWriter(),
     };
@@ -377,8 +370,7 @@ export class GraderPool implements AsyncDisposable {
         cpu,
         name: `run-${++this.#runs}`,
         hardening: shared.hardening,
-        maskedPaths: shared.masked.files,
-        maskedDirs: shared.masked.dirs,
+        maskedPaths: shared.maskedPaths,
         root: shared.root,
         turn: this.#turn,
       };

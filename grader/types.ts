@@ -87,11 +87,7 @@ export interface GradeOptions {
   stackLimit?: Size;
   /** The work directory inside the box: a fresh tmpfs, writable by the run. Default `"/box"`. */
   workDir?: string;
-  /**
-   * Size of the run's tmpfs, which holds the work directory and the box's `/tmp` and
-   * `/dev/shm` (they share this limit; its pages count against the memory limit too).
-   * Default `"64m"`.
-   */
+  /** Size of the work directory's tmpfs (its pages count against the memory limit too). Default `"64m"`. */
   workDirSize?: Size;
   /** Files placed in the work directory before the run. */
   files?: readonly GradeFile[];

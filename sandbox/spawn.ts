@@ -75,6 +75,20 @@ export type MountSpec =
     mode?: number;
     readOnly?: boolean;
   }
+  | {
+    /**
+     * A detached mount of this process, by fd (from fsmount(2), or open_tree(2) with
+     * OPEN_TREE_CLONE), attached at `target` with move_mount(2): the way to put a filesystem
+     * that was never mounted anywhere into a sandbox on every kernel with the new mount API
+     * (a bind of `/proc/self/fd/N` copies it, which older kernels refuse for a detached mount:
+     * EINVAL on 6.1, allowed on 6.18). Attached once: the same fd in a second sandbox fails with EINVAL. The fd stays
+     * open and usable for its files, also after the sandbox's end unmounts it. Its mount
+     * attributes are its own (give fsmount(2) MOUNT_ATTR_RDONLY for a read-only one).
+     */
+    type: "detached";
+    fd: number;
+    target: string;
+  }
   | { type: "proc"; target: string }
   | { type: "sysfs"; target: string }
   | { type: "mqueue"; target: string }
@@ -281,7 +295,15 @@ function checkPath(p: string, what: string): void {
   }
 }
 
-const MOUNT_TYPES = ["bind", "tmpfs", "proc", "sysfs", "mqueue", "devpts"];
+const MOUNT_TYPES = [
+  "bind",
+  "tmpfs",
+  "detached",
+  "proc",
+  "sysfs",
+  "mqueue",
+  "devpts",
+];
 
 /** Checks the shape of `mounts` before anything runs (TypeError/RangeError). */
 function checkMounts(mounts: SpawnOptions["mounts"]): void {
@@ -297,6 +319,9 @@ function checkMounts(mounts: SpawnOptions["mounts"]): void {
     }
     checkPath(m.target, "mount target");
     if (m.type === "bind") checkPath(m.source, "bind source");
+    if (m.type === "detached" && !(Number.isInteger(m.fd) && m.fd >= 0)) {
+      throw new TypeError(`Invalid detached mount fd: ${q(m.fd)}`);
+    }
     if (m.type !== "tmpfs") continue;
     if (
       m.size !== undefined &&
@@ -1245,6 +1270,17 @@ function userMounts(
             label: `mount(${q(m.source)}, ${q(t)})`,
             path: m.source,
           });}
+        break;
+      }
+      case "detached": {
+        p.mkdir(t, 0o755, { mayFail: true });
+        p.syscall("move_mount", [
+          m.fd,
+          p.string(""),
+          At.AT_FDCWD,
+          p.string(t),
+          MOVE_MOUNT_F_EMPTY_PATH,
+        ], { label: `move_mount(fd ${m.fd}, ${q(t)})`, path: t });
         break;
       }
       case "tmpfs": {

@@ -1,6 +1,7 @@
 /**
  * The cgroup v2 lane: boots Debian's stock kernel under qemu with cgroup v2 only
- * (tests/v2vm/run-in-v2vm.sh) and runs the cgroup suites that need real v2 controllers inside
+ * (tests/v2vm/run-in-v2vm.sh) and runs the cgroup suites that need real v2 controllers (and
+ * the grader's figures, which come from them) inside
  * it, with `deno test --no-check` (this process's `deno test` has type-checked them already;
  * JIT code runs ~35x slower under software emulation). Each in-VM test becomes a step here,
  * under its own `[cgroup v2]` name.
@@ -14,6 +15,8 @@ export const V2VM_SUITE: readonly string[] = [
   "tests/cgroup/cgroup_test.ts",
   "tests/cgroup/delegation_test.ts",
   "tests/cgroup/spawn_test.ts",
+  "tests/grader/cpuclock_test.ts",
+  "tests/grader/figures_test.ts",
 ];
 
 const SCRIPT = join(REPO, "tests", "v2vm", "run-in-v2vm.sh");
