@@ -974,9 +974,21 @@ function roBind(
   });
 }
 
-/** The signals this thread ignores (SIG_IGN), from SigIgn in /proc/thread-self/status. */
+let statusFile: Deno.FsFile | null = null;
+const statusBuf = new Uint8Array(8192);
+const latin1 = new TextDecoder("latin1");
+
+/**
+ * The signals this process ignores (SIG_IGN: a disposition every thread shares), from SigIgn
+ * in /proc/self/status, read again for each sandbox (another part of the program may change
+ * a disposition at any time) through one fd kept open: a read at offset 0 makes the kernel
+ * write the file afresh, without an open and a close each time.
+ */
 function ignoredSignals(): number[] {
-  const status = Deno.readTextFileSync("/proc/thread-self/status");
+  statusFile ??= Deno.openSync("/proc/self/status");
+  statusFile.seekSync(0, Deno.SeekMode.Start);
+  const n = statusFile.readSync(statusBuf) ?? 0;
+  const status = latin1.decode(statusBuf.subarray(0, n));
   const m = /^SigIgn:\s*([0-9a-f]+)$/m.exec(status);
   if (m === null) return Array.from({ length: 64 }, (_, i) => i + 1);
   const mask = BigInt(`0x${m[1]}`);
@@ -1428,8 +1440,18 @@ function kindInside(
   return statKind(path) === "absent" ? "absent" : "unknown";
 }
 
+/**
+ * What is at `host` (following a final symlink). One statx tells for all but a symlink, where
+ * Deno.statSync follows it (it also builds Date objects, which is slower on first use).
+ */
 function statKind(host: string): "file" | "dir" | "absent" {
-  if (procEntryMissing(host)) return "absent";
+  try {
+    const st = statxat(At.AT_FDCWD, host);
+    if (st === null) return "absent";
+    const type = st.mode & FileType.S_IFMT;
+    if (type === FileType.S_IFDIR) return "dir";
+    if (type !== FileType.S_IFLNK) return "file";
+  } catch { /* EACCES and the like: Deno.statSync says the same, as before */ }
   try {
     return Deno.statSync(host).isDirectory ? "dir" : "file";
   } catch {
