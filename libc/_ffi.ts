@@ -313,21 +313,27 @@ const LOADER = {
   dlopen: { parameters: ["buffer", "i32"], result: { struct: ["pointer"] } },
   // void *dlsym(void *handle, const char *symbol);  dlsym(3)
   dlsym: { parameters: ["pointer", "buffer"], result: { struct: ["pointer"] } },
+  // the nonblocking symbols get no trampoline either: bound in this same library, so a
+  // process loads libc through Deno once (each Deno.dlopen costs ~0.2 ms in a fresh process)
+  read_nb: SYMBOLS.read_nb,
+  epoll_wait_nb: SYMBOLS.epoll_wait_nb,
 } as const satisfies Deno.ForeignLibraryInterface;
+type Nonblocking = "read_nb" | "epoll_wait_nb";
 const RTLD_NOW = 2;
 let loader: {
-  dlsym: Deno.DynamicLibrary<typeof LOADER>["symbols"]["dlsym"];
+  lib: Deno.DynamicLibrary<typeof LOADER>["symbols"];
   handle: Deno.PointerObject;
 } | null = null;
-const cString = (s: string) => new TextEncoder().encode(s + "\0");
+const encoder = new TextEncoder();
+const cString = (s: string) => encoder.encode(s + "\0");
 /** The pointer a `{ struct: ["pointer"] }` result holds (both supported CPUs are little-endian). */
 const pointerIn = (b: Uint8Array) =>
   Deno.UnsafePointer.create(
     new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true),
   );
 
-/** The address of libc's function `name` (from libc.so.6 itself, never an interposed one). */
-function address(name: string): Deno.PointerObject {
+/** The loader library (dlopen, dlsym and the nonblocking symbols), opened once. */
+function loaderLib(): NonNullable<typeof loader> {
   if (!loader) {
     let lib;
     try {
@@ -338,9 +344,15 @@ function address(name: string): Deno.PointerObject {
     // a second reference to the libc Deno already has loaded; never closed
     const handle = pointerIn(lib.dlopen(cString("libc.so.6"), RTLD_NOW));
     if (handle === null) throw loadError(new Error("dlopen(libc.so.6) failed"));
-    loader = { dlsym: lib.dlsym, handle };
+    loader = { lib, handle };
   }
-  const p = pointerIn(loader.dlsym(loader.handle, cString(name)));
+  return loader;
+}
+
+/** The address of libc's function `name` (from libc.so.6 itself, never an interposed one). */
+function address(name: string): Deno.PointerObject {
+  const { lib, handle } = loaderLib();
+  const p = pointerIn(lib.dlsym(handle, cString(name)));
   if (p === null) {
     throw loadError(new Error(`libc.so.6 has no symbol ${name}`));
   }
@@ -376,7 +388,7 @@ function byAddress<K extends keyof typeof SYMBOLS>(
     if (bound) return bound(...args);
     if (++calls < BIND_AFTER) return call(...args);
     bound = open(name) as unknown as (...args: unknown[]) => unknown;
-    Object.defineProperty(table, name, { value: bound, enumerable: true });
+    (table as Record<K, unknown>)[name] = bound;
     return bound(...args);
   }) as unknown as Symbols[K];
 }
@@ -389,28 +401,30 @@ function byAddress<K extends keyof typeof SYMBOLS>(
  * each in a fresh process, ~20 symbols on a container's start path, plus ~0.4 ms to start
  * the compiler), so a synchronous symbol first calls through its address (`byAddress`, about
  * 0.03 ms to set up) and is bound for real once it has been called often. Nonblocking
- * symbols get no trampoline: bound at once.
- * The getter then replaces itself with a plain property.
+ * symbols get no trampoline: bound at once, in the loader's library (`LOADER`).
+ * Every entry starts as a stub that resolves the symbol on its first call and stores the
+ * result in its own (writable data) property: an assignment keeps the table's shape, where
+ * turning an accessor into a data property (a getter replacing itself) rebuilt the shape
+ * of this ~100-property object on each first use.
  */
 export const libc: Symbols = (() => {
-  const table = {} as Symbols;
+  const table = {} as Record<keyof typeof SYMBOLS, unknown>;
   for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
-    Object.defineProperty(table, name, {
-      configurable: true,
-      enumerable: true,
-      get() {
+    let fn: ((...args: unknown[]) => unknown) | null = null;
+    table[name] = (...args: unknown[]) => {
+      if (fn === null) {
         const def = SYMBOLS[name];
-        const fn = "nonblocking" in def ? open(name) : byAddress(table, name);
-        Object.defineProperty(table, name, {
-          value: fn,
-          enumerable: true,
-          configurable: true,
-        });
-        return fn;
-      },
-    });
+        fn = ("nonblocking" in def
+          ? (loaderLib().lib[name as Nonblocking] ?? open(name))
+          : byAddress(table as Symbols, name)) as unknown as (
+            ...args: unknown[]
+          ) => unknown;
+        table[name] = fn;
+      }
+      return fn(...args);
+    };
   }
-  return table;
+  return table as Symbols;
 })();
 
 const errnoPtr = libc.__errno_location()!;

@@ -4,7 +4,7 @@
  * caller's working tree. The host's layout (merged-/usr symlinks, which /lib* exist) is read
  * once per process.
  */
-import { mountFlagsOf } from "denobox/libc";
+import { At, FileType, mountFlagsOf, statxat } from "denobox/libc";
 import type { Program } from "./program.ts";
 import { mark } from "./_trace.ts";
 
@@ -108,6 +108,31 @@ function readPlan(): Plan {
 const WATCHED = ["/", "/etc", "/etc/ssl"];
 const CACHE_VERSION = "denobox host view 1";
 
+/**
+ * Device, inode, modification and change times of `dir` (following a symlink), in one statx:
+ * Deno.statSync builds Date objects, slower on first use, and rounds the times to ms.
+ */
+function watchedStat(
+  dir: string,
+): { dev: string; ino: bigint; m: number; c: number } {
+  const st = statxat(At.AT_FDCWD, dir);
+  if (st !== null && (st.mode & FileType.S_IFMT) !== FileType.S_IFLNK) {
+    return {
+      dev: `${st.devMajor}:${st.devMinor}`,
+      ino: st.ino,
+      m: st.mtimeMs,
+      c: st.ctimeMs,
+    };
+  }
+  const d = Deno.statSync(dir);
+  return {
+    dev: `${d.dev}`,
+    ino: BigInt(d.ino ?? 0),
+    m: d.mtime?.getTime() ?? 0,
+    c: d.ctime?.getTime() ?? 0,
+  };
+}
+
 /** What a cached plan is only valid for: the watched directories' identity and times, the mounts. */
 function planKey(): { key: string; settled: boolean } | null {
   try {
@@ -115,12 +140,11 @@ function planKey(): { key: string; settled: boolean } | null {
     let settled = true;
     let key = CACHE_VERSION;
     for (const d of WATCHED) {
-      const st = Deno.statSync(d);
-      const m = st.mtime?.getTime() ?? 0, c = st.ctime?.getTime() ?? 0;
+      const st = watchedStat(d);
       // a change within the clock's resolution of our reading could go unseen: only a
       // directory left alone for a while makes a key worth storing
-      if (now - Math.max(m, c) < 2000) settled = false;
-      key += `\n${d} ${st.dev} ${st.ino} ${m} ${c}`;
+      if (now - Math.max(st.m, st.c) < 2000) settled = false;
+      key += `\n${d} ${st.dev} ${st.ino} ${st.m} ${st.c}`;
     }
     key += "\n" + Deno.readTextFileSync("/proc/self/mountinfo");
     return { key, settled };
@@ -228,7 +252,9 @@ export function hostView(
       p.mkdir(t);
       helpers.roBind(p, `/etc/${e.name}`, t, `/etc/${e.name}`, true, e.flags);
     } else {
-      p.writeFile(t, "", { create: true });
+      // the bind's mount point: one mknodat makes the empty file that open, an empty write
+      // and close did (regular files need no CAP_MKNOD; the tmpfs is fresh, nothing to truncate)
+      p.mknod(t, FileType.S_IFREG | 0o644, 0);
       helpers.roBind(p, `/etc/${e.name}`, t, `/etc/${e.name}`, false, e.flags);
     }
   }

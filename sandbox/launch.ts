@@ -15,9 +15,8 @@ import {
   waitPidfd,
   write,
 } from "denobox/libc";
-import { ROUTINES } from "./_routine.ts";
 import { reactor } from "./_reactor.ts";
-import { initMemfd } from "./_init.ts";
+import { initMemfd, routineBytes } from "./_init.ts";
 import type { Program, StepResult } from "./program.ts";
 import { SandboxSetupError } from "./errors.ts";
 import { type Sandbox, SandboxHandle } from "./sandbox.ts";
@@ -90,10 +89,7 @@ let code: CArena | null = null;
 
 function routine(): CArena {
   if (code) return code;
-  const bytes = Uint8Array.from(
-    ROUTINES[ARCH].hex.match(/../g)!,
-    (h) => parseInt(h, 16),
-  );
+  const bytes = routineBytes(ARCH);
   const c = new CArena(bytes.length);
   c.bytes.set(bytes);
   c.makeExecutable();
