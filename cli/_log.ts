@@ -14,28 +14,25 @@ export interface LogEntry {
 
 const enc = new TextEncoder();
 
-/** Appends output chunks to a log file as json-lines, one entry per line of output. */
+/**
+ * Appends output chunks to a log file as json-lines, one entry per line of output. The file
+ * is made (or opened for appending) with the first output: a container that prints nothing
+ * costs no file (making one is the dearest file operation of a container's start), and a
+ * missing log reads as an empty one.
+ */
 export class LogWriter implements AsyncDisposable {
-  #file: Deno.FsFile;
+  #path: string;
+  #file: Deno.FsFile | null = null;
   #decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
   #queue: Promise<void> = Promise.resolve();
 
-  private constructor(file: Deno.FsFile) {
-    this.#file = file;
+  private constructor(path: string) {
+    this.#path = path;
   }
 
-  /** Opens (appending to) `path`. */
+  /** A writer appending to `path` (made with the first output). */
   static open(path: string): Promise<LogWriter> {
-    // a local file: opened synchronously (no trip to Deno's blocking pool on the start path)
-    try {
-      return Promise.resolve(
-        new LogWriter(
-          Deno.openSync(path, { append: true, create: true, mode: 0o600 }),
-        ),
-      );
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return Promise.resolve(new LogWriter(path));
   }
 
   /** Records a chunk of `stream`'s output. Writes are serialised. */
@@ -49,20 +46,31 @@ export class LogWriter implements AsyncDisposable {
     }
     const data = enc.encode(out);
     this.#queue = this.#queue.then(async () => {
+      const file = this.#opened();
       let off = 0;
       while (off < data.length) {
-        off += await this.#file.write(data.subarray(off));
+        off += await file.write(data.subarray(off));
       }
     });
     return this.#queue;
+  }
+
+  /** The file, opened now if it is not yet (synchronously: no trip to the blocking pool). */
+  #opened(): Deno.FsFile {
+    return this.#file ??= Deno.openSync(this.#path, {
+      append: true,
+      create: true,
+      mode: 0o600,
+    });
   }
 
   /** Waits for pending writes and closes the file. */
   async close(): Promise<void> {
     await this.#queue.catch(() => {});
     try {
-      this.#file.close();
+      this.#file?.close();
     } catch { /* already closed */ }
+    this.#file = null;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -19,8 +19,12 @@ import type {
 // be compiled).
 import { spawn } from "denobox/sandbox/spawn";
 import { SandboxSetupError } from "denobox/sandbox/errors";
-import { baseHardening } from "denobox/sandbox/base_hardening";
-import type { Store } from "./_store.ts";
+import {
+  baseHardening,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+} from "denobox/sandbox/base_hardening";
+import type { Lock, Store } from "./_store.ts";
 import {
   type ContainerConfig,
   type ContainerState,
@@ -42,11 +46,14 @@ export interface Attachment {
   /** Called once the container runs (the detached monitor reports to its launcher here). */
   onStarted?: (pid: number) => void;
   /**
-   * The container was created by this process just now: no earlier run can have left a
-   * `paused` marker to clear. (A removal attempt of a missing file throws inside Deno, and
-   * the first error a process throws costs about a millisecond.)
+   * The container was created by this process just now (`Store.createOwned`), which holds
+   * its monitor lock and passes it on with the config: no lock to take, no config to read
+   * back, no state written yet, and no `paused` marker that an earlier run can have left to
+   * clear.
+   * (A removal attempt of a missing file throws inside Deno, and the first error a process
+   * throws costs about a millisecond.)
    */
-  fresh?: boolean;
+  created?: { config: ContainerConfig; monitorLock: Lock };
 }
 
 /** What happened. */
@@ -89,11 +96,12 @@ export async function runAsOwner(
   id: string,
   attach: Attachment,
 ): Promise<RunOutcome> {
-  const monitorLock = store.tryMonitorLock(id);
+  const fresh = attach.created !== undefined;
+  const monitorLock = attach.created?.monitorLock ?? store.tryMonitorLock(id);
   if (!monitorLock) {
     throw new CliError(`Container ${id.slice(0, 12)} is already running`);
   }
-  const config = store.readConfig(id);
+  const config = attach.created?.config ?? store.readConfig(id);
   if (!config) {
     monitorLock.release();
     throw new CliError(`No such container: ${id}`);
@@ -101,11 +109,15 @@ export async function runAsOwner(
   const paths = store.paths;
   // While it holds the monitor lock the owner is the only writer of the state (ps's repair
   // and rm take that lock first), so it keeps the state in memory and writes it without
-  // reading it back; a container this process has just created starts from the initial one.
-  let state: ContainerState | null = attach.fresh ? { ...INITIAL_STATE } : null;
+  // reading it back; a container this process has just created starts from the initial one,
+  // with no state.json on disk until the first write.
+  let state: ContainerState | null = fresh ? { ...INITIAL_STATE } : null;
+  let stateOnDisk = !fresh;
   const update = (patch: Partial<ContainerState>) => {
-    if (state) store.writeState(id, state = { ...state, ...patch });
-    else state = store.updateState(id, patch);
+    if (state) {
+      store.writeState(id, state = { ...state, ...patch }, !stateOnDisk);
+    } else state = store.updateState(id, patch);
+    stateOnDisk = true;
   };
   let failure: CliError | null = null;
   let outcome: RunOutcome = { status: 0 };
@@ -263,7 +275,7 @@ export async function runAsOwner(
     }
     trace("spawned");
     stack.use(sandbox);
-    if (!attach.fresh) removeQuietly(store.pausedMarker(id));
+    if (!fresh) removeQuietly(store.pausedMarker(id));
     update({
       status: "running",
       pid: sandbox.pid,
@@ -384,7 +396,7 @@ export async function runAsOwner(
     if (config.autoRemove) {
       // the record goes as a whole, its paused marker with it
       try {
-        store.removeRecord(id);
+        store.removeOwnedRecord(id);
       } catch { /* already gone */ }
     } else removeQuietly(store.pausedMarker(id));
     monitorLock.release();
@@ -428,7 +440,7 @@ export async function containerHardening(
     if (choice === "unconfined" || cacheDir === undefined) {
       return await build(choice);
     }
-    return await cachedFilter(cacheDir, config, choice, caps, build);
+    return await cachedFilter(cacheDir, config, choice, build);
   } catch (e) {
     throw new CliError(
       `Cannot confine container ${config.name}: ${
@@ -438,75 +450,150 @@ export async function containerHardening(
   }
 }
 
+const encoder = new TextEncoder();
+
 /** The bundle this code runs from (`b-<time>-<pid>`, new for each rebuild), or null from source. */
 const BUNDLE = /\/\.cache\/cli\/(b-[^/]+)\//.exec(import.meta.url)?.[1] ?? null;
 
 /**
  * Compiling the seccomp profile is the costliest step of a container's start that JS does
  * (a few ms in a fresh process), and its result only depends on the code, the kernel, the
- * capabilities and the profile. The compiled filter is kept in `<run>/seccomp/`, under a hash
- * of all of these, with the full key stored in the file and compared on reading (a hash
- * collision can never hand out another filter). Only from a bundle, whose name changes with
- * every rebuild; from source, the filter is compiled every time.
+ * capabilities and the profile. The compiled filter is kept in `<run>/seccomp/`, in a file
+ * named by a hash of the capabilities and the profile, with the full key (the bundle, the
+ * kernel and both of these) stored in the file and compared on reading: a hash collision or
+ * another bundle's file can never hand out another filter. Only from a bundle, whose name
+ * changes with every rebuild; from source, the filter is compiled every time.
+ *
+ * The rest of the hardening is kept with it: the capability masks and the read-only paths
+ * that this kernel has. Probing those paths and resolving the capabilities cost a fresh
+ * process about 0.5 ms, and under one key they cannot differ: the five /proc entries are
+ * built into the kernel or not (its configuration, the same for one release), never made by
+ * a module, and spawn still skips a path that is absent inside.
  */
 async function cachedFilter(
   dir: string,
   config: ContainerConfig,
   choice: string,
-  caps: { capAdd: readonly string[]; capDrop: readonly string[] },
   build: (seccomp: string) => Promise<Hardening>,
 ): Promise<Hardening> {
   if (BUNDLE === null) return await build(choice);
-  const key = [
-    "denobox seccomp cache 1",
-    BUNDLE,
-    Deno.build.arch,
-    Deno.osRelease(),
+  const settings = [
     JSON.stringify(config.capAdd),
     JSON.stringify(config.capDrop),
     choice,
+  ].join("\n");
+  const key = [
+    "denobox seccomp cache 2",
+    BUNDLE,
+    Deno.build.arch,
+    Deno.osRelease(),
+    settings,
   ].join("\n") + "\0";
-  const keyBytes = new TextEncoder().encode(key);
-  const path = join(dir, "seccomp", `${fnv64(keyBytes)}.bpf`);
-  const cached = readFilter(path, keyBytes);
-  if (cached) return { ...baseHardening(caps), seccomp: cached };
+  // the hash only tells settings apart (it runs interpreted in a fresh process, so over as
+  // few bytes as it can); the key in the file checks everything
+  const path = join(
+    dir,
+    "seccomp",
+    `${fnv64(encoder.encode(settings))}.bpf`,
+  );
+  const cached = readFilter(path, key);
+  if (cached) return cached;
   const h = await build(choice);
-  if (h.seccomp) writeFilter(path, keyBytes, h.seccomp);
+  if (h.seccomp) writeFilter(path, key, h);
   return h;
 }
 
-/** The filter stored at `path` under exactly `keyBytes`, or null (one read, no blocking pool). */
-function readFilter(
-  path: string,
-  keyBytes: Uint8Array,
-): Uint8Array<ArrayBuffer> | null {
+/**
+ * The hardening stored at `path` under exactly `key`, or null (one read, no blocking pool,
+ * no exception for a well-formed file). The file is the key (ending in NUL); a line of
+ * space-separated fields: the four capability masks (bounding, effective, permitted,
+ * inheritable) in hex, the filter's length in bytes (a truncated file is never used) and the
+ * read-only paths; a NUL; then the filter.
+ */
+function readFilter(path: string, key: string): Hardening | null {
   try {
     const data = Deno.readFileSync(path);
-    const body = data.length - keyBytes.length;
+    // Compared byte for byte as Latin-1 strings, natively: a byte loop runs interpreted in a
+    // fresh process, and a TextDecoder's first use costs 0.2 ms. The key holds one NUL, its
+    // last byte, so the file's key ends at its first NUL.
+    const keyEnd = data.indexOf(0) + 1;
     if (
-      body > 0 && body % 8 === 0 &&
-      keyBytes.every((b, i) => data[i] === b)
+      keyEnd === 0 ||
+      latin1(data.subarray(0, keyEnd)) !== latin1(encoder.encode(key))
     ) {
-      return data.slice(keyBytes.length);
+      return null;
     }
-  } catch { /* not cached yet */ }
+    const end = data.indexOf(0, keyEnd);
+    if (end < 0) return null;
+    const [bounding, effective, permitted, inheritable, length, ...readonly] =
+      latin1(data.subarray(keyEnd, end)).split(" ");
+    const filter = data.slice(end + 1);
+    if (
+      filter.length === 0 || filter.length % 8 !== 0 ||
+      String(filter.length) !== length ||
+      !readonly.every((p) => DEFAULT_READONLY_PATHS.includes(p))
+    ) return null;
+    // BigInt() rejects anything but hex digits after the prefix (a damaged file)
+    const mask = (hex: string | undefined) => {
+      if (!hex?.startsWith("0x")) throw new RangeError(`Bad mask: ${hex}`);
+      return BigInt(hex);
+    };
+    return {
+      capabilities: {
+        bounding: mask(bounding),
+        effective: mask(effective),
+        permitted: mask(permitted),
+        inheritable: mask(inheritable),
+      },
+      maskedPaths: DEFAULT_MASKED_PATHS,
+      readonlyPaths: readonly,
+      noNewPrivs: true,
+      seccomp: filter,
+    };
+  } catch { /* not cached yet, or damaged: compiled again */ }
   return null;
 }
 
-/** Stores `filter` at `path` under `keyBytes` (atomically; failure is fine: a cache only). */
-function writeFilter(
-  path: string,
-  keyBytes: Uint8Array,
-  filter: Uint8Array,
-): void {
+/** The bytes as a Latin-1 string (one char per byte). */
+function latin1(bytes: Uint8Array): string {
+  // in slices: a call's arguments live on the stack (a custom profile's text can be long)
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode.apply(
+      null,
+      bytes.subarray(i, i + 8192) as unknown as number[],
+    );
+  }
+  return s;
+}
+
+/** Stores `h` at `path` under `key` (atomically; failure is fine: a cache only). */
+function writeFilter(path: string, key: string, h: Hardening): void {
   try {
+    if (!h.seccomp) return;
+    const c = h.capabilities;
+    const meta = encoder.encode(
+      [
+        c.bounding,
+        c.effective,
+        c.permitted,
+        c.inheritable,
+      ].map((m) => `0x${m.toString(16)}`).concat(
+        String(h.seccomp.length),
+        h.readonlyPaths,
+      ).join(" "),
+    );
+    const keyBytes = encoder.encode(key);
     Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), {
       recursive: true,
       mode: 0o700,
     });
-    const out = new Uint8Array(keyBytes.length + filter.length);
+    const out = new Uint8Array(
+      keyBytes.length + meta.length + 1 + h.seccomp.length,
+    );
     out.set(keyBytes);
-    out.set(filter, keyBytes.length);
+    out.set(meta, keyBytes.length);
+    out.set(h.seccomp, keyBytes.length + meta.length + 1);
     const tmp = `${path}.${Deno.pid}.tmp`;
     Deno.writeFileSync(tmp, out, { mode: 0o600 });
     Deno.renameSync(tmp, path);

@@ -39,16 +39,17 @@ export async function logsCommand(ctx: Context): Promise<number> {
     }
   }
   const ts = ctx.options.bool("timestamps");
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch {
-    return 0; // never started: no output yet
-  }
-  using _f = file;
+  // no file: nothing printed yet (the owner makes it with the first output)
+  let file: Deno.FsFile | null = await openLog(path);
+  if (!file && !ctx.options.bool("follow")) return 0;
+  using _f = {
+    [Symbol.dispose]: () => file?.close(),
+  };
   const dec = new TextDecoder();
   let pending = "";
   const readNew = async (): Promise<LogEntry[]> => {
+    file ??= await openLog(path);
+    if (!file) return [];
     const buf = new Uint8Array(65536);
     let text = pending;
     for (;;) {
@@ -73,4 +74,12 @@ export async function logsCommand(ctx: Context): Promise<number> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return 0;
+}
+
+async function openLog(path: string): Promise<Deno.FsFile | null> {
+  try {
+    return await Deno.open(path);
+  } catch {
+    return null;
+  }
 }

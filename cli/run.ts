@@ -3,7 +3,7 @@
  * @module
  */
 import type { Context } from "./_commands.ts";
-import { Store } from "./_store.ts";
+import { type ContainerConfig, type Lock, Store } from "./_store.ts";
 import { buildConfig, DEFAULT_PATH, type NewConfig } from "./_config.ts";
 import { CliError } from "./_errors.ts";
 import type { StorePaths } from "./_paths.ts";
@@ -59,11 +59,16 @@ async function withImage(
   };
 }
 
-/** Creates the container for `run`/`create`; returns its ID. */
+/**
+ * Creates the container for `run`/`create`; returns its ID, and its config with the monitor
+ * lock still held (the caller runs it or releases the lock).
+ */
 async function createFromContext(
   ctx: Context,
   autoRemove: boolean,
-): Promise<{ store: Store; id: string; config: NewConfig }> {
+): Promise<
+  { store: Store; id: string; config: ContainerConfig; monitorLock: Lock }
+> {
   const req = buildConfig(ctx.options, ctx.args, {
     cwd: Deno.cwd(),
     env: Deno.env.toObject(),
@@ -95,9 +100,9 @@ async function createFromContext(
   }
   if (config.tty && !("TERM" in config.env)) config.env.TERM = "xterm";
   const store = new Store(ctx.paths);
-  let created;
+  let created, monitorLock;
   try {
-    created = store.create(config, req.name);
+    ({ config: created, monitorLock } = store.createOwned(config, req.name));
   } catch (e) {
     if (e instanceof RangeError) throw new CliError(e.message);
     throw e;
@@ -118,6 +123,7 @@ async function createFromContext(
       }
     } catch (e) {
       store.removeRecord(created.id);
+      monitorLock.release();
       throw new CliError(
         `Cannot create container ${created.name}: ${
           e instanceof Error ? e.message : e
@@ -125,7 +131,7 @@ async function createFromContext(
       );
     }
   }
-  return { store, id: created.id, config: created };
+  return { store, id: created.id, config: created, monitorLock };
 }
 
 /**
@@ -138,9 +144,14 @@ export async function runCommand(
 ): Promise<number> {
   const detach = ctx.options.bool("detach");
   const autoRemove = ctx.options.bool("rm");
-  const { store, id } = await createFromContext(ctx, autoRemove);
+  const { store, id, config, monitorLock } = await createFromContext(
+    ctx,
+    autoRemove,
+  );
   trace("created");
   if (detach) {
+    // the detached monitor takes the lock itself
+    monitorLock.release();
     const { startDetached } = await import("./_monitor.ts");
     await startDetached(store, id);
     console.log(id);
@@ -150,14 +161,15 @@ export async function runCommand(
   const { status } = await runAsOwner(store, id, {
     foreground: true,
     stdin: ctx.options.bool("interactive"),
-    fresh: true,
+    created: { config, monitorLock },
   });
   return status;
 }
 
 /** `denobox create`. */
 export async function createCommand(ctx: Context): Promise<number> {
-  const { id } = await createFromContext(ctx, false);
+  const { id, monitorLock } = await createFromContext(ctx, false);
+  monitorLock.release();
   console.log(id);
   return 0;
 }

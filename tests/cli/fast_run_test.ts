@@ -319,11 +319,28 @@ Deno.test({
       assertEquals(r1.code, 0, r1.stderr);
       const first = files();
       assertEquals(first.length, 1);
+      // the key, NUL, the rest of the hardening (capability masks, the filter's length, the
+      // read-only paths), NUL, the filter
       const data = Deno.readFileSync(nodePath.join(dir, first[0]!));
-      const bpf = data.slice(data.indexOf(0) + 1);
-      const expected = defaultHardening({ capAdd: [], capDrop: [] }).seccomp;
-      assert(expected instanceof Uint8Array);
-      assertEquals(bpf, expected);
+      const keyEnd = data.indexOf(0);
+      const metaEnd = data.indexOf(0, keyEnd + 1);
+      const [bounding, effective, permitted, inheritable, length, ...readonly] =
+        new TextDecoder().decode(data.slice(keyEnd + 1, metaEnd)).split(" ");
+      const bpf = data.slice(metaEnd + 1);
+      const h = defaultHardening({ capAdd: [], capDrop: [] });
+      assert(h.seccomp instanceof Uint8Array);
+      assertEquals(bpf, h.seccomp);
+      assertEquals(Number(length), h.seccomp.length);
+      assertEquals(readonly, [...h.readonlyPaths]);
+      assertEquals(
+        [bounding, effective, permitted, inheritable].map((m) => BigInt(m!)),
+        [
+          h.capabilities.bounding,
+          h.capabilities.effective,
+          h.capabilities.permitted,
+          h.capabilities.inheritable,
+        ],
+      );
 
       // the same settings reuse the file; other capabilities get their own
       const r2 = await cli(root, ["run", "--rm", "/bin/true"]);

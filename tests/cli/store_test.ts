@@ -1,10 +1,10 @@
 // The daemonless store: name races, unique prefixes, crash repair. Driven through the CLI
 // (the launcher as a subprocess) with a temp --root, plus the store module for crafting the
 // states a crash leaves behind.
-import { assert, assertEquals, assertMatch } from "../_helpers.ts";
+import { assert, assertEquals, assertMatch, IS_ROOT } from "../_helpers.ts";
 import { join } from "node:path";
 import { Store } from "../../cli/_store.ts";
-import { cli } from "./_cli.ts";
+import { cli, until } from "./_cli.ts";
 
 async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "denobox-cli-" });
@@ -147,4 +147,112 @@ Deno.test("cli store: a container whose owner died shows as exited (unknown); ha
     );
     assertEquals((await cli(root, ["rm", "orphan", "ghost"])).code, 0);
   });
+});
+
+Deno.test({
+  name:
+    "[root] cli store: an --rm container's directory is kept as a spare and reused, emptied; a name is a second link to the ID",
+  ignore: !IS_ROOT,
+  async fn() {
+    await withRoot(async (root) => {
+      const spares = join(root, "spares");
+      const list = (dir: string) => {
+        try {
+          return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+        } catch {
+          return [];
+        }
+      };
+      const r1 = await cli(root, ["run", "--rm", "/bin/sh", "-c", "echo one"]);
+      assertEquals([r1.code, r1.stdout], [0, "one\n"], r1.stderr);
+      const [spare] = list(spares);
+      assert(spare !== undefined, "no spare kept");
+      // emptied: no log, config and state that no reader takes for JSON
+      assertEquals(list(join(spares, spare)), [
+        "config.json",
+        "monitor.lock",
+        "state.json",
+      ]);
+      for (const f of ["config.json", "state.json"]) {
+        assertEquals((await Deno.stat(join(spares, spare, f))).size, 1);
+      }
+      assertEquals(list(join(root, "containers")), []);
+      assertEquals(list(join(root, "names")), []);
+
+      // the next container takes it: its own config, state and log, its name linked to its ID
+      const id = (await cli(root, [
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "/bin/sh",
+        "-c",
+        "echo two; sleep 30",
+      ])).stdout.trim();
+      assertEquals(list(spares), []);
+      assertEquals(list(join(root, "containers")), [id]);
+      assertEquals(await Deno.readTextFile(join(root, "names", "again")), id);
+      const names = await Deno.stat(join(root, "names", "again"));
+      const lock = await Deno.stat(
+        join(root, "containers", id, "monitor.lock"),
+      );
+      assertEquals([names.ino, names.nlink], [lock.ino, 2]);
+      const inspect = JSON.parse(
+        (await cli(root, ["inspect", "again"])).stdout,
+      );
+      assertEquals([inspect[0].Id, inspect[0].State.Status], [id, "running"]);
+      await until("the output in the log", async () => {
+        const l = await cli(root, ["logs", "again"]);
+        return l.stdout === "two\n" ? l : null;
+      });
+      assertEquals((await cli(root, ["rm", "-f", "again"])).code, 0);
+
+      // many ending together leave no container behind, and a spare or more
+      await Promise.all(
+        Array.from(
+          { length: 10 },
+          () => cli(root, ["run", "--rm", "/bin/sleep", "0.3"]),
+        ),
+      );
+      assert(list(spares).length >= 1, "no spare kept");
+      assertEquals(list(join(root, "containers")), []);
+      // with MAX_SPARES (8) there already, one more is not kept (nor are those taken that
+      // hold no lock file)
+      await Deno.remove(spares, { recursive: true });
+      const full = Array.from({ length: 8 }, (_, i) => `full${i}`);
+      for (const n of full) {
+        await Deno.mkdir(join(spares, n), { recursive: true });
+      }
+      const r3 = await cli(root, ["run", "--rm", "/bin/true"]);
+      assertEquals(r3.code, 0, r3.stderr);
+      assertEquals(list(spares), full);
+      assertEquals(list(join(root, "containers")), []);
+      assertEquals((await cli(root, ["ps", "-aq"])).stdout, "");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "[root] cli logs -f: follows a container that has printed nothing yet (its log is made with the first output)",
+  ignore: !IS_ROOT,
+  async fn() {
+    await withRoot(async (root) => {
+      const id = (await cli(root, [
+        "run",
+        "-d",
+        "/bin/sh",
+        "-c",
+        "sleep 0.5; echo late",
+      ])).stdout.trim();
+      assertEquals(
+        (await cli(root, ["logs", id])).stdout,
+        "",
+        "output before any",
+      );
+      const f = await cli(root, ["logs", "-f", id]);
+      assertEquals([f.code, f.stdout], [0, "late\n"], f.stderr);
+      assertEquals((await cli(root, ["rm", id])).code, 0);
+    });
+  },
 });
