@@ -8,7 +8,7 @@ import {
   Prctl,
   signalNumber,
 } from "denobox/libc";
-import { Program } from "./program.ts";
+import { Program, recycleProgram } from "./program.ts";
 import { appendInitTail } from "./_init.ts";
 import { launch } from "./launch.ts";
 import type { Sandbox } from "./sandbox.ts";
@@ -123,7 +123,7 @@ export async function exec(
       extraFds: copies.slice(0, extra.length),
     });
   } catch (e) {
-    p[Symbol.dispose]();
+    recycleProgram(p); // never ran
     for (const f of childFds) f.close();
     for (const f of Object.values(parentEnds) as (OwnedFd | null)[]) f?.close();
     await cleanup.disposeAsync();

@@ -17,7 +17,7 @@ import {
 } from "denobox/libc";
 import { reactor } from "./_reactor.ts";
 import { initMemfd, routineBytes } from "./_init.ts";
-import type { Program, StepResult } from "./program.ts";
+import { type Program, recycleProgram, type StepResult } from "./program.ts";
 import { SandboxSetupError } from "./errors.ts";
 import { type Sandbox, SandboxHandle } from "./sandbox.ts";
 import { mark } from "./_trace.ts";
@@ -98,6 +98,9 @@ function routine(): CArena {
 }
 
 const STACK_SIZE = 16384;
+/** Child stacks kept for the next launches (a child leaves its stack at its exec). */
+const spareStacks: CArena[] = [];
+const MAX_SPARE_STACKS = 8;
 
 /**
  * Starts `program` in a new process made by clone(): the machine-code routine runs its steps
@@ -132,11 +135,23 @@ export async function launch(
   let childFds = extras.childFds ?? [];
   let stack: CArena | null = null;
   let memoryFreed = false;
-  const freeMemory = () => {
+  /**
+   * The program's memory and the child's stack, once the child left them (it exec'd or is
+   * gone). Both are kept for the next launch; the program's only after `initGone` when an
+   * init maps it in its own address space too.
+   */
+  const freeMemory = (initGone: Promise<unknown> | null = null) => {
     if (memoryFreed) return;
     memoryFreed = true;
-    program[Symbol.dispose]();
-    stack?.[Symbol.dispose]();
+    if (initGone === null) recycleProgram(program);
+    else {
+      const done = () => recycleProgram(program);
+      initGone.then(done, done);
+    }
+    if (stack !== null) {
+      if (spareStacks.length < MAX_SPARE_STACKS) spareStacks.push(stack);
+      else stack[Symbol.dispose]();
+    }
   };
   let pid = -1;
   let pidfd: OwnedFd | null = null;
@@ -200,7 +215,7 @@ export async function launch(
     const flags = ns | CloneFlag.CLONE_VM | CloneFlag.CLONE_PIDFD |
       17 /* SIGCHLD */;
     mark("launch: pipes and header");
-    stack = new CArena(STACK_SIZE, { stack: true });
+    stack = spareStacks.pop() ?? new CArena(STACK_SIZE, { stack: true });
     const slot = program.alloc(8);
     try {
       pid = cloneRoutine({
@@ -279,8 +294,6 @@ export async function launch(
       pid = s.pid;
       pidfd = s.pidfd;
     }
-    // the child now runs its own code: our program and stack are free
-    freeMemory();
     if (!options.init) {
       control.close();
       control = null;
@@ -295,6 +308,9 @@ export async function launch(
       pty,
       cleanup,
     });
+    // the child now runs its own code: our program and stack are free (the program once
+    // the init, which maps it too, is gone)
+    freeMemory(options.init ? handle.status : null);
     mark("launch: handle built");
     return handle;
   } catch (e) {

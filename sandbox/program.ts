@@ -119,7 +119,20 @@ const SLOT_BASE = 0x10_0000_0000n;
 const SLOT = 1 << 20;
 const usedSlots = new Set<number>();
 
+/**
+ * Program memories whose program is done, kept mapped for the next programs: a new one costs
+ * a memfd, its size, a fixed mapping, a page fault per page touched and, at the end, an unmap
+ * that interrupts every CPU this process's threads ran on (TLB shootdown). See `recycleProgram`.
+ */
+const spares: { m: MemfdArena; slots: number[] }[] = [];
+const MAX_SPARES = 16;
+/** Set by `Program`'s static block (it reaches the private fields). */
+let recycle: (p: Program) => void;
+
 function mapProgram(size: number): { m: MemfdArena; slots: number[] } {
+  const bytes = Math.ceil(size / 4096) * 4096;
+  const i = spares.findIndex((x) => x.m.arena.size === bytes);
+  if (i >= 0) return spares.splice(i, 1)[0]!;
   const n = Math.ceil(size / SLOT);
   for (let first = 0, tries = 0; tries < 256; first++) {
     const slots = Array.from({ length: n }, (_, i) => first + i);
@@ -981,6 +994,30 @@ export class Program implements Disposable {
     for (const k of this.#slots) usedSlots.delete(k);
     this.#slots = [];
   }
+
+  static {
+    recycle = (p: Program) => {
+      if (p.#disposed) return;
+      if (spares.length >= MAX_SPARES) return p[Symbol.dispose]();
+      p.#disposed = true;
+      // back to zeros where this program (and the processes that ran it) wrote: the steps
+      // with their result words, and the heap; the header is written by every new program
+      const bytes = p.memory.bytes;
+      bytes.fill(0, HEADER, HEADER + (p.length + 1) * STEP);
+      bytes.fill(0, p.#heapStart, p.#heapStart + p.#heapUsed);
+      spares.push({ m: p.#mapping, slots: p.#slots });
+      p.#slots = [];
+    };
+  }
+}
+
+/**
+ * Ends `p` like its dispose, but keeps its memory (zeroed where it was written, still mapped at
+ * its address) for a later program of the same size. Only once nothing can run or write it
+ * any more: every process that ran it has exec'd or is gone, and no sandbox's init maps it.
+ */
+export function recycleProgram(p: Program): void {
+  recycle(p);
 }
 
 function nsFlags(names: readonly NamespaceName[]): number {

@@ -21,7 +21,12 @@ import {
   statxat,
 } from "denobox/libc";
 import type { RootTemplate } from "./template.ts";
-import { Program, type StepArg, type StepResult } from "./program.ts";
+import {
+  Program,
+  recycleProgram,
+  type StepArg,
+  type StepResult,
+} from "./program.ts";
 import { appendInitTail } from "./_init.ts";
 import { launch, type SetupHook } from "./launch.ts";
 import { SandboxSetupError } from "./errors.ts";
@@ -674,7 +679,8 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     });
     return box;
   } catch (e) {
-    program?.[Symbol.dispose]();
+    // never ran (launch takes it over): its memory is kept for the next program
+    if (program !== null) recycleProgram(program);
     if (program !== null) {
       for (const f of childFds) f.close();
       for (const f of Object.values(parentEnds)) f?.close();

@@ -16,7 +16,7 @@
  * @module
  */
 import { ids, open, type OwnedFd } from "denobox/libc";
-import { Program } from "./program.ts";
+import { Program, recycleProgram } from "./program.ts";
 import { launch } from "./launch.ts";
 import {
   type MountSpec,
@@ -119,7 +119,7 @@ export class RootTemplate implements Disposable {
       p.syncPoint();
       p.syscall("exit_group", [0], { label: "exit_group(0)" });
     } catch (e) {
-      p[Symbol.dispose]();
+      recycleProgram(p); // never ran
       for (const f of childFds) f.close();
       throw e;
     }

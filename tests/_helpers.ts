@@ -353,9 +353,27 @@ export async function runAsNobody(
 
 /** The fd numbers open in this process. */
 export function openFds(): number[] {
-  return [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name)).sort(
-    (a, b) => a - b,
-  );
+  return [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+    try {
+      return !isProgramMemory(Deno.readLinkSync(`/proc/self/fd/${e.name}`));
+    } catch {
+      return true; // closed meanwhile: as before, counted by its number
+    }
+  }).map((e) => Number(e.name)).sort((a, b) => a - b);
+}
+
+/**
+ * Whether an fd target is a syscall program's memory. spawn() keeps a bounded number of them
+ * for reuse (a process-wide cache, like its epoll set), so fd checks leave them out;
+ * `programMemories()` counts them (tests/sandbox/program_memory_test.ts bounds it).
+ */
+export function isProgramMemory(target: string): boolean {
+  return target.startsWith("/memfd:denobox-program");
+}
+
+/** How many syscall program memories (memfds) this process holds. */
+export function programMemories(): number {
+  return [...fdTargets().values()].filter(isProgramMemory).length;
 }
 
 /**
