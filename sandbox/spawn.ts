@@ -1485,7 +1485,20 @@ const kernelKinds = new Map<string, "file" | "dir" | "absent">();
  */
 function kernelKind(path: string): "file" | "dir" | "absent" {
   let k = kernelKinds.get(path);
-  if (k === undefined) kernelKinds.set(path, k = statKind(path));
+  if (k === undefined) {
+    // Only a full procfs tells: under one mounted with subset=pid, /proc/sys and the rest
+    // look absent, and would be left unmasked and writable in the sandbox's own /proc.
+    if (kernelKinds.size === 0 && statKind("/proc/sys") !== "dir") {
+      throw new SandboxSetupError({
+        step: 'statx("/proc/sys")',
+        errno: 2,
+        path: "/proc/sys",
+        hint:
+          "this process's /proc is not a full procfs (mounted with subset=pid?): the sandbox's /proc could not be masked and made read-only where it must be; run where /proc is a full procfs",
+      });
+    }
+    kernelKinds.set(path, k = statKind(path));
+  }
   return k;
 }
 
