@@ -472,3 +472,26 @@ export function fdAtLeast(fd: OwnedFd, min: number): OwnedFd {
   fd.close();
   return new OwnedFd(n);
 }
+
+/**
+ * The running kernel's release (`uname -r`), from uname(2): unlike `Deno.osRelease()`, which
+ * reads /proc/sys/kernel/osrelease, it needs no /proc (and gives "" under a /proc mounted with
+ * subset=pid).
+ *
+ * @example The kernel release
+ * ```ts
+ * import { kernelRelease } from "denobox/libc";
+ * console.log(/^\d+\.\d+/.test(kernelRelease())); // true
+ * ```
+ */
+export function kernelRelease(): string {
+  // struct utsname: six 65-byte fields; release is the third
+  const buf = new Uint8Array(6 * 65);
+  checkBig(
+    libc.syscall1(BigInt(syscallNumber("uname")), addr(buf)),
+    "uname",
+  );
+  const release = buf.subarray(2 * 65, 3 * 65);
+  const end = release.indexOf(0);
+  return new TextDecoder().decode(release.subarray(0, end < 0 ? 65 : end));
+}

@@ -2,6 +2,7 @@ import {
   CArena,
   cstr,
   getrlimit,
+  kernelRelease,
   mount,
   open,
   pidfdOpen,
@@ -28,6 +29,10 @@ import {
   IS_ROOT,
   REPO,
 } from "./_helpers.ts";
+
+Deno.test("kernelRelease() is uname(2)'s release, the same as Deno.osRelease() here", () => {
+  assertEquals(kernelRelease(), Deno.osRelease());
+});
 
 Deno.test("cstr() rejects a NUL before any call", () => {
   assertThrows(() => cstr("/ok\0/../etc"), TypeError, "NUL");

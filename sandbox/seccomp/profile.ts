@@ -1,4 +1,4 @@
-import { ARCH } from "denobox/libc";
+import { ARCH, kernelRelease } from "denobox/libc";
 import {
   type ArgCondition,
   type ArgOperator,
@@ -220,7 +220,10 @@ export function resolveProfile(
     );
   }
   const caps = new Set((options.caps ?? []).map(capName));
-  const kernel = kernelVersion(options.kernel ?? Deno.osRelease());
+  // uname(2) when /proc cannot tell (Deno.osRelease() reads /proc/sys)
+  const kernel = kernelVersion(
+    options.kernel ?? (Deno.osRelease() || kernelRelease()),
+  );
   const archMatches = (list: readonly string[]) =>
     list.some((a) => archNames.includes(a.toLowerCase()));
 
