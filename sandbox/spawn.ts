@@ -1483,12 +1483,16 @@ const kernelKinds = new Map<string, "file" | "dir" | "absent">();
  * host's tell, and they do not change while we run (cached: spawn judges the same few paths
  * each time).
  */
+/** Whether this process's /proc is a full procfs (checked once, with the first kind asked). */
+let fullProc: boolean | null = null;
+
 function kernelKind(path: string): "file" | "dir" | "absent" {
   let k = kernelKinds.get(path);
   if (k === undefined) {
     // Only a full procfs tells: under one mounted with subset=pid, /proc/sys and the rest
     // look absent, and would be left unmasked and writable in the sandbox's own /proc.
-    if (kernelKinds.size === 0 && statKind("/proc/sys") !== "dir") {
+    fullProc ??= statKind("/proc/sys") === "dir";
+    if (!fullProc) {
       throw new SandboxSetupError({
         step: 'statx("/proc/sys")',
         errno: 2,
