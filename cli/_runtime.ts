@@ -53,7 +53,13 @@ export interface Attachment {
    * (A removal attempt of a missing file throws inside Deno, and the first error a process
    * throws costs about a millisecond.)
    */
-  created?: { config: ContainerConfig; monitorLock: Lock };
+  created?:
+    | { config: ContainerConfig; monitorLock: Lock }
+    /**
+     * Not on disk yet (`Store.prepareOwned`): its record is made while the sandbox sets itself
+     * up (spawn's `whileStarting`), and the state so far is written then.
+     */
+    | { config: ContainerConfig; commit: () => Lock };
 }
 
 /** What happened. */
@@ -96,28 +102,47 @@ export async function runAsOwner(
   id: string,
   attach: Attachment,
 ): Promise<RunOutcome> {
-  const fresh = attach.created !== undefined;
-  const monitorLock = attach.created?.monitorLock ?? store.tryMonitorLock(id);
-  if (!monitorLock) {
+  const created = attach.created;
+  const fresh = created !== undefined;
+  const commit = created && "commit" in created ? created.commit : null;
+  let monitorLock = created && "monitorLock" in created
+    ? created.monitorLock
+    : commit
+    ? null
+    : store.tryMonitorLock(id);
+  if (!monitorLock && !commit) {
     throw new CliError(`Container ${id.slice(0, 12)} is already running`);
   }
-  const config = attach.created?.config ?? store.readConfig(id);
+  const config = created?.config ?? store.readConfig(id);
   if (!config) {
-    monitorLock.release();
+    monitorLock?.release();
     throw new CliError(`No such container: ${id}`);
   }
   const paths = store.paths;
   // While it holds the monitor lock the owner is the only writer of the state (ps's repair
   // and rm take that lock first), so it keeps the state in memory and writes it without
   // reading it back; a container this process has just created starts from the initial one,
-  // with no state.json on disk until the first write.
+  // with no state.json on disk until the first write. A container not yet on disk keeps its
+  // changes in memory until `onDisk()` makes its record.
   let state: ContainerState | null = fresh ? { ...INITIAL_STATE } : null;
   let stateOnDisk = !fresh;
+  let pending = false;
   const update = (patch: Partial<ContainerState>) => {
-    if (state) {
+    if (!monitorLock) {
+      state = { ...state!, ...patch };
+      pending = true;
+    } else if (state) {
       store.writeState(id, state = { ...state, ...patch }, !stateOnDisk);
-    } else state = store.updateState(id, patch);
-    stateOnDisk = true;
+      stateOnDisk = true;
+    } else {
+      state = store.updateState(id, patch);
+      stateOnDisk = true;
+    }
+  };
+  const onDisk = () => {
+    if (monitorLock) return;
+    monitorLock = commit!();
+    if (pending) update({});
   };
   let failure: CliError | null = null;
   let outcome: RunOutcome = { status: 0 };
@@ -211,6 +236,7 @@ export async function runAsOwner(
       ? terminalSize()
       : { rows: 24, cols: 80 };
     const options: SpawnOptions = {
+      ...(commit ? { whileStarting: onDisk } : {}),
       argv: config.argv,
       env,
       cwd: config.workdir,
@@ -248,6 +274,9 @@ export async function runAsOwner(
     try {
       sandbox = await spawn(options);
     } catch (e) {
+      // not on disk: the sandbox never started, or the record's own making failed (the
+      // outer catch records the former)
+      if (!monitorLock) throw e;
       if (e instanceof SandboxSetupError) {
         const isExec = /^execve?\b/.test(e.step);
         const code = isExec && e.code === "ENOENT" ? Exit.NOT_FOUND : isExec &&
@@ -375,7 +404,11 @@ export async function runAsOwner(
   } catch (e) {
     if (e instanceof CliError) failure = e;
     else {
-      const msg = `Cannot start container ${config.name}: ${
+      // a container that never got its record gets one to keep the failure in (not with --rm)
+      try {
+        if (!config.autoRemove) onDisk();
+      } catch { /* its making failed: nothing to keep it in */ }
+      const msg = `Cannot start container ${config.name || id.slice(0, 12)}: ${
         e instanceof Error ? e.message : e
       }`;
       try {
@@ -393,13 +426,16 @@ export async function runAsOwner(
       failure = new CliError(msg, Exit.FAILED, { cause: e });
     }
   } finally {
-    if (config.autoRemove) {
-      // the record goes as a whole, its paused marker with it
-      try {
-        store.removeOwnedRecord(id);
-      } catch { /* already gone */ }
-    } else removeQuietly(store.pausedMarker(id));
-    monitorLock.release();
+    // (a record never made has nothing to remove)
+    if (monitorLock) {
+      if (config.autoRemove) {
+        // the record goes as a whole, its paused marker with it
+        try {
+          store.removeOwnedRecord(id);
+        } catch { /* already gone */ }
+      } else removeQuietly(store.pausedMarker(id));
+      monitorLock.release();
+    }
     trace("released");
   }
   if (failure) throw failure;

@@ -59,16 +59,22 @@ async function withImage(
   };
 }
 
+/** A container made by `createFromContext`: on disk with its monitor lock held, or not yet. */
+type Created =
+  & { store: Store; id: string; config: ContainerConfig }
+  & ({ monitorLock: Lock } | { commit: () => Lock });
+
 /**
  * Creates the container for `run`/`create`; returns its ID, and its config with the monitor
- * lock still held (the caller runs it or releases the lock).
+ * lock still held (the caller runs it or releases the lock). With `deferred`, a container
+ * without an image is only prepared: its record is made by `commit()` (see
+ * `Store.prepareOwned`).
  */
 async function createFromContext(
   ctx: Context,
   autoRemove: boolean,
-): Promise<
-  { store: Store; id: string; config: ContainerConfig; monitorLock: Lock }
-> {
+  deferred = false,
+): Promise<Created> {
   const req = buildConfig(ctx.options, ctx.args, {
     cwd: Deno.cwd(),
     env: Deno.env.toObject(),
@@ -100,13 +106,18 @@ async function createFromContext(
   }
   if (config.tty && !("TERM" in config.env)) config.env.TERM = "xterm";
   const store = new Store(ctx.paths);
-  let created, monitorLock;
+  let prepared;
   try {
-    ({ config: created, monitorLock } = store.createOwned(config, req.name));
+    prepared = store.prepareOwned(config, req.name);
   } catch (e) {
     if (e instanceof RangeError) throw new CliError(e.message);
     throw e;
   }
+  const created = prepared.config;
+  if (deferred && !image) {
+    return { store, id: created.id, config: created, commit: prepared.commit };
+  }
+  const monitorLock = prepared.commit();
   if (image) {
     try {
       const { prepareLayer } = await import("./_rootfs.ts");
@@ -144,14 +155,19 @@ export async function runCommand(
 ): Promise<number> {
   const detach = ctx.options.bool("detach");
   const autoRemove = ctx.options.bool("rm");
-  const { store, id, config, monitorLock } = await createFromContext(
+  // In the foreground, the record of a container without an image or a name is made while
+  // its sandbox sets itself up (spawn's whileStarting): that work then costs no start-up
+  // time. A name is claimed first, so that a taken one stops the run before it starts.
+  const made = await createFromContext(
     ctx,
     autoRemove,
+    !detach && !ctx.options.has("name"),
   );
+  const { store, id, config } = made;
   trace("created");
   if (detach) {
     // the detached monitor takes the lock itself
-    monitorLock.release();
+    if ("monitorLock" in made) made.monitorLock.release();
     const { startDetached } = await import("./_monitor.ts");
     await startDetached(store, id);
     console.log(id);
@@ -161,16 +177,18 @@ export async function runCommand(
   const { status } = await runAsOwner(store, id, {
     foreground: true,
     stdin: ctx.options.bool("interactive"),
-    created: { config, monitorLock },
+    created: "monitorLock" in made
+      ? { config, monitorLock: made.monitorLock }
+      : { config, commit: made.commit },
   });
   return status;
 }
 
 /** `denobox create`. */
 export async function createCommand(ctx: Context): Promise<number> {
-  const { id, monitorLock } = await createFromContext(ctx, false);
-  monitorLock.release();
-  console.log(id);
+  const made = await createFromContext(ctx, false);
+  if ("monitorLock" in made) made.monitorLock.release();
+  console.log(made.id);
   return 0;
 }
 

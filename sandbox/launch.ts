@@ -49,6 +49,12 @@ export interface LaunchOptions {
    */
   setup?: readonly SetupHook[];
   /**
+   * Run right after the clone, while the child sets itself up (nothing waits for it: the
+   * command may start before it ends). `launch()` resolves once the command started and the
+   * hook ended; if the hook throws, the child is killed and `launch()` rejects with that error.
+   */
+  whileStarting?: SetupHook;
+  /**
    * The program execs the sandbox's init (`appendInitTail`), whose vforked child runs the
    * steps from `Program.setInitEntry` on.
    */
@@ -242,41 +248,60 @@ export async function launch(
     for (const f of childFds) f.close();
     childFds = [];
     mark("launch: clone");
-
-    // parent-side rounds, each once the child waits at a sync point ({0, -3} on the control
-    // pipe): the setup hooks, then taking the pty master
-    if (syncWrite) {
-      try {
-        for (const round of rounds) {
-          await reactor.readable(control.fd);
-          const ready = readNonblocking(control.fd, 16) ?? new Uint8Array(0);
-          checkRecord(program, ready, extras);
-          if (ready.length !== 16) {
-            throw new SandboxSetupError({
-              step: "sync",
-              errno: 4,
-              hint: "the sandbox exited before its sync point",
-            });
+    // the caller's work, done while the child works (its synchronous part runs right here)
+    let started: Promise<void> | null = null;
+    if (options.whileStarting) {
+      const hook = options.whileStarting;
+      const child = { pid, pidfd: pidfd.fd };
+      started = (async () => {
+        const r = await hook(child);
+        if (r && Symbol.asyncDispose in r) cleanup.use(r as AsyncDisposable);
+        else if (r && Symbol.dispose in r) cleanup.use(r as Disposable);
+      })();
+      // a failure is taken below, after the child's own outcome
+      started.catch(() => {});
+    }
+    try {
+      // parent-side rounds, each once the child waits at a sync point ({0, -3} on the control
+      // pipe): the setup hooks, then taking the pty master
+      if (syncWrite) {
+        try {
+          for (const round of rounds) {
+            await reactor.readable(control.fd);
+            const ready = readNonblocking(control.fd, 16) ?? new Uint8Array(0);
+            checkRecord(program, ready, extras);
+            if (ready.length !== 16) {
+              throw new SandboxSetupError({
+                step: "sync",
+                errno: 4,
+                hint: "the sandbox exited before its sync point",
+              });
+            }
+            await round(current());
+            write(syncWrite.fd, new Uint8Array([1]));
           }
-          await round(current());
-          write(syncWrite.fd, new Uint8Array([1]));
+        } finally {
+          syncWrite.close();
         }
-      } finally {
-        syncWrite.close();
       }
-    }
 
-    // first record on the control pipe: an error {errno, step}, "started" {0, -1}, or EOF
-    await reactor.readable(control.fd);
-    const rec = readNonblocking(control.fd, 16) ?? new Uint8Array(0);
-    checkRecord(program, rec, extras);
-    if (rec.length !== 16 && options.init) {
-      throw new SandboxSetupError({
-        step: "init",
-        errno: 4,
-        hint: "the sandbox was killed while starting",
-      });
+      // first record on the control pipe: an error {errno, step}, "started" {0, -1}, or EOF
+      await reactor.readable(control.fd);
+      const rec = readNonblocking(control.fd, 16) ?? new Uint8Array(0);
+      checkRecord(program, rec, extras);
+      if (rec.length !== 16 && options.init) {
+        throw new SandboxSetupError({
+          step: "init",
+          errno: 4,
+          hint: "the sandbox was killed while starting",
+        });
+      }
+    } catch (e) {
+      // the caller's failure comes first: it may explain the child's
+      if (started) await started;
+      throw e;
     }
+    if (started) await started;
     mark("launch: child started (control record)");
     if (options.sibling !== undefined) {
       // the first process exits right after the fork: reap it, then the sibling is the sandbox

@@ -190,6 +190,14 @@ export interface SpawnOptions {
   /** Runs in the parent while the child waits (e.g. network set-up); its result is disposed after the reap. */
   setup?: SetupHook;
   /**
+   * Runs in the parent right after the sandbox's first process is created, while it sets
+   * itself up: nothing waits for it, so work put here (records, bookkeeping) costs no start-up
+   * time as long as the set-up takes longer; the command may start before it ends. `spawn()`
+   * resolves once both are done. If it throws, the sandbox is killed and `spawn()` rejects with
+   * that error. Its result is disposed after the reap.
+   */
+  whileStarting?: SetupHook;
+  /**
    * The seccomp filter installed right before execve: a classic BPF program (sock_filter[],
    * 8 bytes each), or `"default"` (the default: denobox's profile, resolved against the
    * capabilities the command keeps); `false` or `"unconfined"`: no filter.
@@ -659,6 +667,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     const box = await launch(p, {
       namespaces: clone,
       setup: hooks,
+      ...(o.whileStarting ? { whileStarting: o.whileStarting } : {}),
       init: useInit,
       ...(sibling ? { sibling: sibling.pidAddress } : {}),
     }, {

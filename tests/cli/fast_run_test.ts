@@ -376,3 +376,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "[root] run in the foreground without a name: its record is made while the sandbox starts",
+  ignore: !IS_ROOT,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "denobox-fast-" });
+    try {
+      const child = new Deno.Command(DENOBOX, {
+        args: ["--root", root, "run", "--rm", "/bin/sleep", "300"],
+        stdout: "null",
+        stderr: "piped",
+        stdin: "null",
+      }).spawn();
+      // listed, with a generated name, its PID and its running state
+      const id = await until("the container to be listed", async () => {
+        const r = await cli(root, ["ps", "-q", "--no-trunc"]);
+        return r.stdout.trim() || null;
+      });
+      assertMatch(id, /^[0-9a-f]{64}$/);
+      const pid = Number(
+        (await cli(root, ["inspect", "--format", "{{.State.Pid}}", id]))
+          .stdout.trim(),
+      );
+      assert(pid > 0 && Deno.statSync(`/proc/${pid}`).isDirectory);
+      assertMatch(
+        (await cli(root, ["inspect", "--format", "{{.Name}}", id])).stdout,
+        /^\/?[a-z]+_[a-z]+/,
+      );
+      assertEquals((await cli(root, ["kill", id.slice(0, 12)])).code, 0);
+      const { code } = await child.output();
+      assertEquals(code, 137);
+      assertEquals(
+        (await cli(root, ["ps", "-aq"])).stdout,
+        "",
+        "--rm left nothing",
+      );
+      // without --rm, a command that cannot start is recorded with its status
+      const nf = await cli(root, ["run", "/no/such/thing"]);
+      assertEquals(nf.code, 127, nf.stderr);
+      const ps = await cli(root, ["ps", "-a", "--format", "json"]);
+      const rec = JSON.parse(ps.stdout.trim());
+      assertEquals([rec.State, rec.ExitCode], ["exited", 127]);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
