@@ -351,13 +351,15 @@ export async function runAsNobody(
   }
 }
 
-/** The fd numbers open in this process. */
+/** The fd numbers open in this process, but for program memories and the listing's own fd. */
 export function openFds(): number[] {
   return [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
     try {
       return !isProgramMemory(Deno.readLinkSync(`/proc/self/fd/${e.name}`));
     } catch {
-      return true; // closed meanwhile: as before, counted by its number
+      // closed meanwhile: the listing's own directory fd (its number moves with the count
+      // of program memories kept); a leaked fd stays open and is counted
+      return false;
     }
   }).map((e) => Number(e.name)).sort((a, b) => a - b);
 }
