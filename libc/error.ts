@@ -1,79 +1,77 @@
-import { ERRNO_NUMBERS } from "./_tables.ts";
-
-const NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(ERRNO_NUMBERS).map(([name, n]) => [n, name]),
-);
+import { ERRNO_TABLE } from "./_tables.ts";
+import { nameOf, numberOf } from "./_table.ts";
 
 // glibc's strerror() text for the errnos a sandbox meets; others fall back to the code name.
-const MESSAGES: Readonly<Record<string, string>> = {
-  EPERM: "Operation not permitted",
-  ENOENT: "No such file or directory",
-  ESRCH: "No such process",
-  EINTR: "Interrupted system call",
-  EIO: "Input/output error",
-  ENXIO: "No such device or address",
-  E2BIG: "Argument list too long",
-  ENOEXEC: "Exec format error",
-  EBADF: "Bad file descriptor",
-  ECHILD: "No child processes",
-  EAGAIN: "Resource temporarily unavailable",
-  ENOMEM: "Cannot allocate memory",
-  EACCES: "Permission denied",
-  EFAULT: "Bad address",
-  ENOTBLK: "Block device required",
-  EBUSY: "Device or resource busy",
-  EEXIST: "File exists",
-  EXDEV: "Invalid cross-device link",
-  ENODEV: "No such device",
-  ENOTDIR: "Not a directory",
-  EISDIR: "Is a directory",
-  EINVAL: "Invalid argument",
-  ENFILE: "Too many open files in system",
-  EMFILE: "Too many open files",
-  ENOTTY: "Inappropriate ioctl for device",
-  ETXTBSY: "Text file busy",
-  EFBIG: "File too large",
-  ENOSPC: "No space left on device",
-  ESPIPE: "Illegal seek",
-  EROFS: "Read-only file system",
-  EMLINK: "Too many links",
-  EPIPE: "Broken pipe",
-  ERANGE: "Numerical result out of range",
-  ENAMETOOLONG: "File name too long",
-  ENOSYS: "Function not implemented",
-  ENOTEMPTY: "Directory not empty",
-  ELOOP: "Too many levels of symbolic links",
-  ENODATA: "No data available",
-  EOPNOTSUPP: "Operation not supported",
-  EADDRINUSE: "Address already in use",
-  EADDRNOTAVAIL: "Cannot assign requested address",
-  ENETUNREACH: "Network is unreachable",
-  ENOTCONN: "Transport endpoint is not connected",
-  ENOBUFS: "No buffer space available",
-  ENOTSOCK: "Socket operation on non-socket",
-  EMSGSIZE: "Message too long",
-  ECONNRESET: "Connection reset by peer",
-  EHOSTUNREACH: "No route to host",
-  ENOKEY: "Required key not available",
-  ESTALE: "Stale file handle",
-  ECANCELED: "Operation canceled",
-  EOVERFLOW: "Value too large for defined data type",
-  ECONNREFUSED: "Connection refused",
-  ETIMEDOUT: "Connection timed out",
-  EAFNOSUPPORT: "Address family not supported by protocol",
-  EPROTONOSUPPORT: "Protocol not supported",
-  EUSERS: "Too many users",
-  EDQUOT: "Disk quota exceeded",
-};
+// "NAME text" lines in one string, searched when an error is made: nothing is built at import.
+const MESSAGES = `
+EPERM Operation not permitted
+ENOENT No such file or directory
+ESRCH No such process
+EINTR Interrupted system call
+EIO Input/output error
+ENXIO No such device or address
+E2BIG Argument list too long
+ENOEXEC Exec format error
+EBADF Bad file descriptor
+ECHILD No child processes
+EAGAIN Resource temporarily unavailable
+ENOMEM Cannot allocate memory
+EACCES Permission denied
+EFAULT Bad address
+ENOTBLK Block device required
+EBUSY Device or resource busy
+EEXIST File exists
+EXDEV Invalid cross-device link
+ENODEV No such device
+ENOTDIR Not a directory
+EISDIR Is a directory
+EINVAL Invalid argument
+ENFILE Too many open files in system
+EMFILE Too many open files
+ENOTTY Inappropriate ioctl for device
+ETXTBSY Text file busy
+EFBIG File too large
+ENOSPC No space left on device
+ESPIPE Illegal seek
+EROFS Read-only file system
+EMLINK Too many links
+EPIPE Broken pipe
+ERANGE Numerical result out of range
+ENAMETOOLONG File name too long
+ENOSYS Function not implemented
+ENOTEMPTY Directory not empty
+ELOOP Too many levels of symbolic links
+ENODATA No data available
+EOPNOTSUPP Operation not supported
+EADDRINUSE Address already in use
+EADDRNOTAVAIL Cannot assign requested address
+ENETUNREACH Network is unreachable
+ENOTCONN Transport endpoint is not connected
+ENOBUFS No buffer space available
+ENOTSOCK Socket operation on non-socket
+EMSGSIZE Message too long
+ECONNRESET Connection reset by peer
+EHOSTUNREACH No route to host
+ENOKEY Required key not available
+ESTALE Stale file handle
+ECANCELED Operation canceled
+EOVERFLOW Value too large for defined data type
+ECONNREFUSED Connection refused
+ETIMEDOUT Connection timed out
+EAFNOSUPPORT Address family not supported by protocol
+EPROTONOSUPPORT Protocol not supported
+EUSERS Too many users
+EDQUOT Disk quota exceeded
+`;
 
 /** The symbolic name of an errno value (`1` → `"EPERM"`), or `"E<n>"` when unknown. */
 export function errnoName(errno: number): string {
-  return NAMES.get(errno) ?? `E${errno}`;
+  return nameOf(ERRNO_TABLE, errno) ?? `E${errno}`;
 }
 
 /** The numeric value of an errno name (`"EPERM"` → `1`); throws a `RangeError` for unknown names. */
 export function errnoNumber(name: string): number {
-  const n = ERRNO_NUMBERS[name];
+  const n = numberOf(ERRNO_TABLE, name);
   if (n === undefined) throw new RangeError(`Unknown errno name: ${name}`);
   return n;
 }
@@ -81,7 +79,10 @@ export function errnoNumber(name: string): number {
 /** A short human text for an errno (`"Operation not permitted"`), or its code name. */
 export function errnoMessage(errno: number): string {
   const name = errnoName(errno);
-  return MESSAGES[name] ?? name;
+  const at = MESSAGES.indexOf(`\n${name} `);
+  if (at < 0) return name;
+  const from = at + name.length + 2;
+  return MESSAGES.slice(from, MESSAGES.indexOf("\n", from));
 }
 
 /** What a failed call was about, for the error message. */

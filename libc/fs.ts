@@ -5,12 +5,10 @@
  * @module
  */
 import { errno, libc } from "./_ffi.ts";
-import { ERRNO_NUMBERS } from "./_tables.ts";
+import { errnoNumber } from "./error.ts";
 import { check, checkBig } from "./_check.ts";
 import { cstr } from "./memory.ts";
 import { At } from "./constants.ts";
-
-const ENOENT = ERRNO_NUMBERS.ENOENT!;
 
 /** `S_IF*` file type bits of `st_mode`. */
 export const FileType = {
@@ -465,7 +463,7 @@ export function statxat(dirFd: number, path: string): StatxInfo | null {
   );
   // ENOENT is an answer, not an error: told from errno, so nothing is thrown (the first
   // exception of a process costs over a millisecond, and spawn asks about absent paths)
-  if (ret === -1 && errno() === ENOENT) return null;
+  if (ret === -1 && errno() === errnoNumber("ENOENT")) return null;
   check(ret, "statx", { path });
   const v = new DataView(buf.buffer);
   return {

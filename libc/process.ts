@@ -106,8 +106,6 @@ export interface WaitResult {
   rusage: Rusage;
 }
 
-const WAITID = syscallNumber("waitid");
-
 /**
  * waitid(P_PIDFD, pidfd, WEXITED | WNOHANG) with a `struct rusage`, as the raw syscall (glibc's
  * wrapper has no rusage). Returns null while the process runs. Never blocks.
@@ -124,7 +122,7 @@ export function waitPidfd(pidfd: number): WaitResult | null {
   const ru = new Uint8Array(RUSAGE.size);
   checkBig(
     libc.syscall5(
-      BigInt(WAITID),
+      BigInt(syscallNumber("waitid")),
       BigInt(Wait.P_PIDFD),
       BigInt(pidfd),
       addr(info),
@@ -304,8 +302,8 @@ export function eventfdDrain(fd: number): void {
   libc.read(fd, new Uint8Array(8), 8n);
 }
 
-/** The buffer `readNonblocking` reads into (grown to the largest `max` asked for). */
-let readScratch = new Uint8Array(65536);
+/** The buffer `readNonblocking` reads into (64 KiB at first use, grown to the largest `max`). */
+let readScratch = new Uint8Array(0);
 
 /**
  * A nonblocking read(2): the bytes read, an empty array at end of file, or null when nothing
@@ -315,7 +313,9 @@ export function readNonblocking(fd: number, max: number): Uint8Array | null {
   // One scratch buffer for every read, and a copy of just the bytes read: a fresh buffer of
   // `max` bytes per call (most calls find nothing, or end of file) was zeroed, and then kept
   // alive whole by the subarray handed out, for the garbage collector to sweep.
-  if (readScratch.length < max) readScratch = new Uint8Array(max);
+  if (readScratch.length < max) {
+    readScratch = new Uint8Array(Math.max(max, 65536));
+  }
   const n = libc.read(fd, readScratch, BigInt(max));
   if (n < 0n) {
     const e = errno();

@@ -1,6 +1,9 @@
 import {
   CArena,
   cstr,
+  errnoMessage,
+  errnoName,
+  errnoNumber,
   getrlimit,
   kernelRelease,
   mount,
@@ -10,17 +13,16 @@ import {
   pipe,
   read,
   setrlimit,
+  SYSCALL_TABLES,
   SyscallError,
   syscallNumber,
   umount,
   withContext,
   write,
 } from "denobox/libc";
-import {
-  ERRNO_NUMBERS,
-  SYSCALLS_AARCH64,
-  SYSCALLS_X86_64,
-} from "../libc/_tables.ts";
+import { ERRNO_TABLE } from "../libc/_tables.ts";
+import { parseTable } from "../libc/_table.ts";
+import { errno, libc, symbolNames } from "../libc/_ffi.ts";
 import {
   assert,
   assertEquals,
@@ -121,6 +123,9 @@ Deno.test("SyscallError gains context and hints", () => {
 });
 
 Deno.test("errno and syscall tables agree with the kernel headers (C probe)", async () => {
+  const ERRNO_NUMBERS = parseTable(ERRNO_TABLE);
+  const SYSCALLS_X86_64 = SYSCALL_TABLES.x86_64;
+  const SYSCALLS_AARCH64 = SYSCALL_TABLES.aarch64;
   const dir = await Deno.makeTempDir();
   try {
     const errnoNames = Object.keys(ERRNO_NUMBERS);
@@ -158,6 +163,51 @@ Deno.test("errno and syscall tables agree with the kernel headers (C probe)", as
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("every libc symbol binds on first access, once; errno reads this thread's", () => {
+  const table = libc as unknown as Record<string, unknown>;
+  const names = symbolNames();
+  assert.ok(names.length > 80);
+  for (const name of names) {
+    assertEquals(typeof table[name], "function", name);
+    assert.ok(
+      Object.hasOwn(table, name),
+      `${name} is an own property once bound`,
+    );
+    assertEquals(table[name], table[name], name);
+  }
+  assertEquals(table["nope"], undefined);
+  assertEquals(
+    table["toString"],
+    undefined,
+    "the table holds libc symbols only",
+  );
+  assertEquals(libc.close(-1), -1);
+  assertEquals(errno(), errnoNumber("EBADF"));
+});
+
+Deno.test("errno and syscall lookups: names, numbers, messages, unknowns", () => {
+  assertEquals(errnoName(1), "EPERM");
+  assertEquals(errnoName(133), "EHWPOISON");
+  assertEquals(errnoName(9999), "E9999");
+  assertEquals(errnoName(-1), "E-1");
+  assertEquals(errnoNumber("ENOENT"), 2);
+  assertEquals(errnoMessage(2), "No such file or directory");
+  assertEquals(errnoMessage(133), "EHWPOISON");
+  for (const bad of ["toString", "EPERM 1", 'EPERM": 1,\n"ENOENT', ""]) {
+    assertThrows(() => errnoNumber(bad), RangeError);
+    assertThrows(() => syscallNumber(bad, "aarch64"), RangeError);
+  }
+  assertEquals(syscallNumber("read", "aarch64"), 63);
+  assertEquals(syscallNumber("set_mempolicy_home_node", "x86_64"), 450);
+  assertEquals(Object.keys(SYSCALL_TABLES.x86_64)[0], "read");
+  assertThrows(() => syscallNumber("constructor", "x86_64"), RangeError);
+  assertThrows(
+    () => syscallNumber("read", "riscv64" as "x86_64"),
+    RangeError,
+    "Unknown architecture",
+  );
 });
 
 Deno.test("the committed tables are what tools/gen_tables.sh generates", async () => {
