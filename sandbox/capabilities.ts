@@ -233,10 +233,19 @@ export function capabilityMasks(
   options: CapabilityOptions & { readonly lastCap?: number } = {},
 ): CapabilityMasks {
   const last = options.lastCap ?? lastCapability();
-  let mask = 0n;
-  for (const n of resolveCapabilities(options)) {
+  // The default set's names are this module's own: nothing to normalise (spawn asks for it
+  // in every fresh process). The mask is built in two 32-bit halves, one BigInt at the end.
+  const set = options.base === undefined && options.capAdd === undefined &&
+      options.capDrop === undefined
+    ? DEFAULT_CAPABILITIES
+    : resolveCapabilities(options);
+  let low = 0, high = 0;
+  for (const n of set) {
     const bit = CAPABILITIES[n];
-    if (bit <= last) mask |= 1n << BigInt(bit);
+    if (bit > last) continue;
+    if (bit < 32) low |= 1 << bit;
+    else high |= 1 << (bit - 32);
   }
+  const mask = (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
   return { bounding: mask, effective: mask, permitted: mask, inheritable: 0n };
 }

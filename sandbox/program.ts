@@ -31,16 +31,36 @@ import {
 /** A CPU architecture with a routine. */
 export type Arch = "x86_64" | "aarch64";
 
+/** Reads a `Ref`'s address as a Number (set by `Ref`'s static block; NaN when not exact). */
+let refAt: (r: Ref) => number;
+
 /** Something whose 64-bit value the routine loads at run time (a step result, a header fd). */
 export class Ref {
+  // Programs live below 2^53 (see SLOT_BASE): a Number holds their addresses exactly, and
+  // steps are written without a BigInt per argument. The BigInt is made when asked for.
+  #at: number;
+  #address: bigint | undefined;
+  #name: string;
+  /** Makes a reference to the word at `address` (a Number only when it is exact). */
+  constructor(address: bigint | number, name: string) {
+    if (typeof address === "bigint") {
+      this.#address = address;
+      this.#at = address >= 0n && address <= MAX_SAFE ? Number(address) : NaN;
+    } else {
+      this.#at = address;
+    }
+    this.#name = name;
+  }
   /** The address the value is read from. */
-  readonly address: bigint;
+  get address(): bigint {
+    return this.#address ??= BigInt(this.#at);
+  }
   /** What it is, for decoding and labels. */
-  readonly name: string;
-  /** Makes a reference to the word at `address`. */
-  constructor(address: bigint, name: string) {
-    this.address = address;
-    this.name = name;
+  get name(): string {
+    return this.#name;
+  }
+  static {
+    refAt = (r) => r.#at;
   }
 }
 
@@ -49,9 +69,14 @@ export class StepResult extends Ref {
   /** The step's index. */
   readonly index: number;
   /** Makes the reference to step `index`'s result slot. */
-  constructor(index: number, address: bigint) {
-    super(address, `result of step ${index}`);
+  constructor(index: number, address: bigint | number) {
+    // the name is made when asked for (errors, decode): most results are never named
+    super(address, "");
     this.index = index;
+  }
+  /** What it is: `result of step N`. */
+  override get name(): string {
+    return `result of step ${this.index}`;
   }
 }
 
@@ -100,7 +125,11 @@ const FLAG_PARENT_JUMP = 0x400;
 const STEP = 80;
 const HEADER = 64;
 const MASK64 = 0xffffffffffffffffn;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const TWO32 = 0x1_0000_0000;
 const AT_FDCWD = -100;
+/** The options of a step that may fail (shared: steps only read them). */
+const MAY_FAIL: StepOptions = Object.freeze({ mayFail: true });
 
 const Header = {
   control: 0,
@@ -169,6 +198,42 @@ const enc = new TextEncoder();
 const q = (s: string) => JSON.stringify(s);
 
 /**
+ * A step label, or its parts: the odd ones are quoted (JSON) when the label is made, which
+ * is when an error or `decode()` asks for it. Most steps never fail, and a fresh process pays
+ * ~1 µs per JSON.stringify.
+ */
+type Label = string | readonly string[];
+
+function render(parts: readonly string[]): string {
+  let s = "";
+  for (let i = 0; i < parts.length; i++) s += i & 1 ? q(parts[i]!) : parts[i];
+  return s;
+}
+
+/** Syscall numbers by architecture and name, looked up once per process. */
+const NUMBERS: Partial<Record<Arch, Map<string, number>>> = {};
+
+/**
+ * Writes `a` as the little-endian 64-bit word at `w[i]` (low half) and `w[i + 1]`: two's
+ * complement for a negative one. False, writing nothing, when only a BigInt can hold it (not
+ * an integer, not safe, or below -2^31).
+ */
+function putNumber(w: Uint32Array, i: number, a: number): boolean {
+  if ((a | 0) === a) {
+    w[i] = a;
+    w[i + 1] = a < 0 ? 0xffffffff : 0;
+    return true;
+  }
+  if (a > 0 && a <= Number.MAX_SAFE_INTEGER && Math.floor(a) === a) {
+    const low = a % TWO32;
+    w[i] = low;
+    w[i + 1] = (a - low) / TWO32;
+    return true;
+  }
+  return false;
+}
+
+/**
  * A syscall program under construction. Each typed method appends one step (or a few) and
  * returns its result, which later steps can take as an argument.
  *
@@ -208,9 +273,14 @@ export class Program implements Disposable {
   #maxSteps: number;
   #heapStart: number;
   #heapUsed = 0;
-  #labels: string[] = [];
+  /** Each step's label, or its parts until it is asked for (see `Label`). */
+  #labels: Label[] = [];
   #paths: (string | undefined)[] = [];
-  #nr: Readonly<Record<string, number>>;
+  /** The memory's address as a Number (exact: programs live below 2^53). */
+  #base: number;
+  /** The memory as 32-bit words: steps are written as two halves, no BigInt per word. */
+  #w: Uint32Array;
+  #numbers: Map<string, number>;
 
   /** Maps the program's memory (outside the V8 heap). */
   constructor(options: ProgramOptions = {}) {
@@ -226,18 +296,23 @@ export class Program implements Disposable {
     this.#slots = slots;
     this.memory = m.arena;
     this.memoryFd = m.fd.fd;
-    this.#nr = SYSCALL_TABLES[this.arch];
-    const v = this.memory.view;
-    v.setBigInt64(Header.write, BigInt(this.#number("write")), true);
-    v.setBigInt64(Header.exitGroup, BigInt(this.#number("exit_group")), true);
-    for (
-      const k of ["control", "syncRead", "syncWrite", "initMemfd"] as const
-    ) {
-      v.setBigInt64(Header[k], -1n, true);
-    }
-    v.setBigUint64(Header.pidRead, this.memory.address, true);
+    this.#numbers = NUMBERS[this.arch] ??= new Map();
+    const bytes = this.memory.bytes;
+    this.#w = new Uint32Array(
+      bytes.buffer,
+      bytes.byteOffset,
+      bytes.length >> 2,
+    );
+    const base = this.#base = Number(this.memory.address);
+    this.#word(Header.write, this.#number("write"));
+    this.#word(Header.exitGroup, this.#number("exit_group"));
+    this.#word(Header.control, -1);
+    this.#word(Header.syncRead, -1);
+    this.#word(Header.syncWrite, -1);
+    this.#word(Header.initMemfd, -1);
+    this.#word(Header.pidRead, base);
     const ref = (k: keyof typeof Header) =>
-      new Ref(this.memory.address + BigInt(Header[k]), `header.${k}`);
+      new Ref(base + Header[k], `header.${k}`);
     this.fds = {
       control: ref("control"),
       syncRead: ref("syncRead"),
@@ -254,12 +329,26 @@ export class Program implements Disposable {
     return this.#labels.length;
   }
 
+  /** The syscall's number, looked up once per process and name. */
   #number(name: string): number {
-    return syscallNumber(name, this.arch);
+    let n = this.#numbers.get(name);
+    if (n === undefined) {
+      this.#numbers.set(name, n = syscallNumber(name, this.arch));
+    }
+    return n;
+  }
+
+  /** Writes the 64-bit word at byte `off` (a multiple of 8). */
+  #word(off: number, value: number | bigint): void {
+    if (typeof value !== "number" || !putNumber(this.#w, off >> 2, value)) {
+      this.memory.view.setBigUint64(off, BigInt(value) & MASK64, true);
+    }
   }
 
   #end(index: number): void {
-    this.memory.view.setBigInt64(HEADER + index * STEP, -1n, true);
+    const i = (HEADER + index * STEP) >> 2;
+    this.#w[i] = 0xffffffff;
+    this.#w[i + 1] = 0xffffffff;
   }
 
   /** Sets a header fd (done by `launch()`). */
@@ -273,14 +362,14 @@ export class Program implements Disposable {
       | "initMemfd",
     fd: number,
   ): void {
-    this.memory.view.setBigInt64(Header[which], BigInt(fd), true);
+    this.#word(Header[which], fd);
   }
 
   /** The step label of `index` (what an error names). */
   label(index: number): string {
     const l = this.#labels[index];
     if (l === undefined) throw new RangeError(`No step ${index}`);
-    return l;
+    return typeof l === "string" ? l : (this.#labels[index] = render(l));
   }
 
   /** The path step `index` acts on, if any. */
@@ -292,20 +381,12 @@ export class Program implements Disposable {
 
   /** Copies bytes into the program's heap; returns their address. */
   bytes(data: Uint8Array): bigint {
-    return this.#heap(data.length, 8, data);
+    return BigInt(this.#bytes(data));
   }
 
   /** Copies a NUL-terminated string (NUL inside is a TypeError); returns its address. */
   string(s: string, what = "string"): bigint {
-    if (s.includes("\0")) {
-      throw new TypeError(
-        `Cannot pass ${what} to the sandbox: it contains a NUL byte: ${q(s)}`,
-      );
-    }
-    const b = enc.encode(s);
-    const out = new Uint8Array(b.length + 1);
-    out.set(b);
-    return this.bytes(out);
+    return BigInt(this.#string(s, what));
   }
 
   /** Copies a NULL-terminated array of addresses; returns its address. */
@@ -318,18 +399,60 @@ export class Program implements Disposable {
 
   /** Reserves `n` zeroed bytes; returns their address. */
   alloc(n: number): bigint {
-    return this.#heap(n, 8);
+    return BigInt(this.#alloc(n));
   }
 
-  #heap(n: number, align: number, data?: Uint8Array): bigint {
-    const off = Math.ceil(this.#heapUsed / align) * align;
+  // The internal forms of the above return Numbers: the typed steps pass them on as
+  // arguments, and a BigInt per string is what a fresh process pays most for.
+
+  /** Reserves `n` bytes aligned to 8 (zeroed, or about to be written); returns their offset. */
+  #reserve(n: number): number {
+    const off = Math.ceil(this.#heapUsed / 8) * 8;
     const at = this.#heapStart + off;
     if (at + n > this.memory.size) {
       throw new RangeError(`Program heap full: need ${n} more bytes`);
     }
-    if (data) this.memory.bytes.set(data, at);
     this.#heapUsed = off + Math.max(n, 1);
-    return this.memory.address + BigInt(at);
+    return at;
+  }
+
+  #alloc(n: number): number {
+    return this.#base + this.#reserve(n);
+  }
+
+  #bytes(data: Uint8Array): number {
+    const at = this.#reserve(data.length);
+    this.memory.bytes.set(data, at);
+    return this.#base + at;
+  }
+
+  #string(s: string, what = "string"): number {
+    if (s.includes("\0")) {
+      throw new TypeError(
+        `Cannot pass ${what} to the sandbox: it contains a NUL byte: ${q(s)}`,
+      );
+    }
+    // one copy, straight into the heap. Not encodeInto: its first use in a process costs
+    // more than the copies it would save.
+    const b = enc.encode(s);
+    const at = this.#reserve(b.length + 1);
+    const bytes = this.memory.bytes;
+    bytes.set(b, at);
+    bytes[at + b.length] = 0;
+    return this.#base + at;
+  }
+
+  /** A NULL-terminated array of addresses. */
+  #pointers(addresses: readonly number[]): number {
+    const at = this.#reserve((addresses.length + 1) * 8);
+    const w = this.#w;
+    for (let i = 0; i < addresses.length; i++) {
+      putNumber(w, (at >> 2) + i * 2, addresses[i]!);
+    }
+    const end = (at >> 2) + addresses.length * 2;
+    w[end] = 0;
+    w[end + 1] = 0;
+    return this.#base + at;
   }
 
   // ---- the generic step ----
@@ -350,15 +473,23 @@ export class Program implements Disposable {
     args: readonly StepArg[],
     options: StepOptions = {},
   ): StepResult {
-    return this.#step(this.#number(name), name, args, options);
+    return this.#step(this.#number(name), name, args, name, undefined, options);
   }
 
+  /**
+   * Appends step `nr`. `label`, `path` and `expect` are the typed step's defaults: an entry
+   * of `o` wins over each, as in an object spread `{ label, path, ...o }` (an own entry set
+   * to undefined included), without the copy.
+   */
   #step(
     nr: number,
     name: string,
     args: readonly StepArg[],
+    label: Label,
+    path: string | undefined,
     o: StepOptions,
     flags = 0,
+    expect?: number,
   ): StepResult {
     if (args.length > 6) {
       throw new RangeError(`Too many arguments for ${name}: ${args.length}`);
@@ -367,30 +498,71 @@ export class Program implements Disposable {
     if (index >= this.#maxSteps) {
       throw new RangeError(`Program full: more than ${this.#maxSteps} steps`);
     }
+    if (o.label !== undefined) label = o.label;
+    else if ("label" in o) label = name;
+    if (o.path !== undefined || "path" in o) path = o.path;
+    const exp = o.expect !== undefined || "expect" in o ? o.expect : expect;
+    // Written here, not through a helper per word: a function called for every argument of
+    // every step gets hot, and its optimizing compile competes with the start-up it serves.
     const off = HEADER + index * STEP;
-    const v = this.memory.view;
-    v.setBigInt64(off, BigInt(nr), true);
-    for (let i = 0; i < 6; i++) {
-      const a = args[i] ?? 0;
-      let word: bigint;
+    const w = this.#w;
+    let i = off >> 2;
+    w[i] = nr; // a syscall number: small, not negative
+    w[i + 1] = 0;
+    for (let k = 0; k < 6; k++) {
+      i += 2;
+      let a = args[k] ?? 0;
       if (a instanceof Ref) {
-        word = a.address;
-        flags |= 1 << i;
-      } else {
-        word = BigInt(a) & MASK64;
+        flags |= 1 << k;
+        const at = refAt(a);
+        a = at === at ? at : a.address; // NaN: only the BigInt is exact
       }
-      v.setBigUint64(off + 8 + i * 8, word, true);
+      if (typeof a === "number" && (a | 0) === a) {
+        w[i] = a;
+        w[i + 1] = a < 0 ? 0xffffffff : 0;
+      } else if (
+        typeof a === "number" && a > 0 && a <= Number.MAX_SAFE_INTEGER &&
+        Math.floor(a) === a
+      ) {
+        const low = a % TWO32;
+        w[i] = low;
+        w[i + 1] = (a - low) / TWO32;
+      } else {
+        this.memory.view.setBigUint64(i << 2, BigInt(a) & MASK64, true);
+      }
     }
     if (o.mayFail) flags |= FLAG_MAY_FAIL;
-    if (o.expect !== undefined) {
+    if (exp !== undefined) {
       flags |= FLAG_EXPECT;
-      v.setBigUint64(off + 72, BigInt(o.expect) & MASK64, true);
+      this.#word(off + 72, exp);
     }
-    v.setBigUint64(off + 56, BigInt(flags), true);
-    this.#labels.push(o.label ?? name);
-    this.#paths.push(o.path);
+    w[(off + 56) >> 2] = flags;
+    w[((off + 56) >> 2) + 1] = 0;
+    this.#labels.push(label);
+    this.#paths.push(path);
     this.#end(index + 1);
-    return new StepResult(index, this.memory.address + BigInt(off + 64));
+    return new StepResult(index, this.#base + off + 64);
+  }
+
+  /** A typed step: syscall `name` with its default label, path and expected result. */
+  #call(
+    name: string,
+    args: readonly StepArg[],
+    label: Label,
+    path: string | undefined,
+    o: StepOptions,
+    expect?: number,
+  ): StepResult {
+    return this.#step(
+      this.#number(name),
+      name,
+      args,
+      label,
+      path,
+      o,
+      0,
+      expect,
+    );
   }
 
   // ---- typed steps ----
@@ -406,7 +578,7 @@ export class Program implements Disposable {
     const label = typeof namespaces === "number"
       ? `unshare(0x${flags.toString(16)})`
       : `unshare(${namespaces.join(",")})`;
-    return this.syscall("unshare", [flags], { label, ...o });
+    return this.#call("unshare", [flags], label, undefined, o);
   }
 
   /** setns(2): joins the namespace(s) of `fd` (a namespace fd or a pidfd). */
@@ -416,10 +588,13 @@ export class Program implements Disposable {
     o: StepOptions = {},
   ): StepResult {
     const flags = typeof nstype === "number" ? nstype : nsFlags(nstype);
-    return this.syscall("setns", [fd, flags], {
-      label: `setns(${describe(fd)})`,
-      ...o,
-    });
+    return this.#call(
+      "setns",
+      [fd, flags],
+      `setns(${describe(fd)})`,
+      undefined,
+      o,
+    );
   }
 
   /** mount(2). `source` null for remounts and propagation changes. */
@@ -429,18 +604,20 @@ export class Program implements Disposable {
     options: { type?: string; flags?: number; data?: string } & StepOptions =
       {},
   ): StepResult {
-    const { type, flags = 0, data, ...o } = options;
+    // read, not destructured: a rest object per step is a copy a fresh process pays for
+    const { type, data } = options;
     const args = [
-      source === null ? 0 : this.string(source, "mount source"),
-      this.string(target, "mount target"),
-      type === undefined ? 0 : this.string(type, "filesystem type"),
-      flags,
-      data === undefined ? 0 : this.string(data, "mount data"),
+      source === null ? 0 : this.#string(source, "mount source"),
+      this.#string(target, "mount target"),
+      type === undefined ? 0 : this.#string(type, "filesystem type"),
+      options.flags ?? 0,
+      data === undefined ? 0 : this.#string(data, "mount data"),
     ];
+    // most callers name the step themselves: the default label is only made when used
     const label = source === null || type !== undefined
-      ? `mount(${type ? q(type) + ", " : ""}${q(target)})`
-      : `mount(${q(source)}, ${q(target)})`;
-    return this.syscall("mount", args, { label, path: target, ...o });
+      ? type ? ["mount(", type, ", ", target, ")"] : ["mount(", target, ")"]
+      : ["mount(", source, ", ", target, ")"];
+    return this.#call("mount", args, label, target, options);
   }
 
   /** umount2(2); `detach` is MNT_DETACH. */
@@ -448,60 +625,70 @@ export class Program implements Disposable {
     target: string,
     options: { detach?: boolean } & StepOptions = {},
   ): StepResult {
-    const { detach, ...o } = options;
-    return this.syscall("umount2", [this.string(target), detach ? 2 : 0], {
-      label: `umount2(${q(target)})`,
-      path: target,
-      ...o,
-    });
+    return this.#call(
+      "umount2",
+      [this.#string(target), options.detach ? 2 : 0],
+      ["umount2(", target, ")"],
+      target,
+      options,
+    );
   }
 
   /** pivot_root(2). */
   pivotRoot(newRoot: string, putOld: string, o: StepOptions = {}): StepResult {
-    return this.syscall("pivot_root", [
-      this.string(newRoot),
-      this.string(putOld),
-    ], {
-      label: `pivot_root(${q(newRoot)})`,
-      path: newRoot,
-      ...o,
-    });
+    return this.#call(
+      "pivot_root",
+      [this.#string(newRoot), this.#string(putOld)],
+      ["pivot_root(", newRoot, ")"],
+      newRoot,
+      o,
+    );
   }
 
   /** chroot(2). */
   chroot(path: string, o: StepOptions = {}): StepResult {
-    return this.syscall("chroot", [this.string(path)], {
-      label: `chroot(${q(path)})`,
+    return this.#call(
+      "chroot",
+      [this.#string(path)],
+      ["chroot(", path, ")"],
       path,
-      ...o,
-    });
+      o,
+    );
   }
 
   /** chdir(2). */
   chdir(path: string, o: StepOptions = {}): StepResult {
-    return this.syscall("chdir", [this.string(path)], {
-      label: `chdir(${q(path)})`,
+    return this.#call(
+      "chdir",
+      [this.#string(path)],
+      ["chdir(", path, ")"],
       path,
-      ...o,
-    });
+      o,
+    );
   }
 
   /** sethostname(2). */
   sethostname(name: string, o: StepOptions = {}): StepResult {
     const b = enc.encode(name);
-    return this.syscall("sethostname", [this.bytes(b), b.length], {
-      label: `sethostname(${q(name)})`,
-      ...o,
-    });
+    return this.#call(
+      "sethostname",
+      [this.#bytes(b), b.length],
+      ["sethostname(", name, ")"],
+      undefined,
+      o,
+    );
   }
 
   /** setdomainname(2). */
   setdomainname(name: string, o: StepOptions = {}): StepResult {
     const b = enc.encode(name);
-    return this.syscall("setdomainname", [this.bytes(b), b.length], {
-      label: `setdomainname(${q(name)})`,
-      ...o,
-    });
+    return this.#call(
+      "setdomainname",
+      [this.#bytes(b), b.length],
+      ["setdomainname(", name, ")"],
+      undefined,
+      o,
+    );
   }
 
   /** openat(AT_FDCWD, path, flags, mode); the result is the fd. O_CLOEXEC is added. */
@@ -509,22 +696,23 @@ export class Program implements Disposable {
     path: string,
     options: { flags?: number; mode?: number } & StepOptions = {},
   ): StepResult {
-    const { flags = 0, mode = 0o644, ...o } = options;
-    return this.syscall("openat", [
-      AT_FDCWD,
-      this.string(path, "path"),
-      flags | 0o2000000,
-      mode,
-    ], {
-      label: `open(${q(path)})`,
+    return this.#call(
+      "openat",
+      [
+        AT_FDCWD,
+        this.#string(path, "path"),
+        (options.flags ?? 0) | 0o2000000,
+        options.mode ?? 0o644,
+      ],
+      ["open(", path, ")"],
       path,
-      ...o,
-    });
+      options,
+    );
   }
 
   /** close(2). */
   close(fd: StepArg, o: StepOptions = {}): StepResult {
-    return this.syscall("close", [fd], { label: "close", ...o });
+    return this.#call("close", [fd], "close", undefined, o);
   }
 
   /** write(2) of `data` to `fd`; the whole buffer must be written. */
@@ -534,20 +722,26 @@ export class Program implements Disposable {
     o: StepOptions = {},
   ): StepResult {
     const b = typeof data === "string" ? enc.encode(data) : data;
-    return this.syscall("write", [fd, this.bytes(b), b.length], {
-      label: "write",
-      expect: b.length,
-      ...o,
-    });
+    return this.#call(
+      "write",
+      [fd, this.#bytes(b), b.length],
+      "write",
+      undefined,
+      o,
+      b.length,
+    );
   }
 
   /** read(2) of `length` bytes from `fd` (a sync pipe): blocks until the parent writes. */
   read(fd: StepArg, length = 1, o: StepOptions = {}): StepResult {
-    return this.syscall("read", [fd, this.alloc(length), length], {
-      label: "read(sync fd)",
-      expect: length,
-      ...o,
-    });
+    return this.#call(
+      "read",
+      [fd, this.#alloc(length), length],
+      "read(sync fd)",
+      undefined,
+      o,
+      length,
+    );
   }
 
   /**
@@ -567,43 +761,53 @@ export class Program implements Disposable {
     content: Uint8Array | string,
     options: { create?: boolean; mode?: number } & StepOptions = {},
   ): StepResult {
-    const { create, mode, ...o } = options;
-    const flags = 1 | (create ? 0o100 | 0o1000 : 0);
-    const fd = this.open(path, {
-      flags,
-      mode: mode ?? 0o644,
-      label: `open(${q(path)})`,
-      ...o,
-    });
-    const w = this.write(fd, content, {
-      label: `write(${q(path)})`,
+    // `options` goes to both steps as is: they read only its StepOptions entries
+    const flags = 1 | (options.create ? 0o100 | 0o1000 : 0);
+    const fd = this.#call(
+      "openat",
+      [
+        AT_FDCWD,
+        this.#string(path, "path"),
+        flags | 0o2000000,
+        options.mode ?? 0o644,
+      ],
+      ["open(", path, ")"],
       path,
-      ...o,
-    });
-    this.close(fd, { mayFail: true });
+      options,
+    );
+    const b = typeof content === "string" ? enc.encode(content) : content;
+    const w = this.#call(
+      "write",
+      [fd, this.#bytes(b), b.length],
+      ["write(", path, ")"],
+      path,
+      options,
+      b.length,
+    );
+    this.#call("close", [fd], "close", undefined, MAY_FAIL);
     return w;
   }
 
   /** mkdirat(AT_FDCWD, path, mode). */
   mkdir(path: string, mode = 0o755, o: StepOptions = {}): StepResult {
-    return this.syscall("mkdirat", [AT_FDCWD, this.string(path), mode], {
-      label: `mkdir(${q(path)})`,
+    return this.#call(
+      "mkdirat",
+      [AT_FDCWD, this.#string(path), mode],
+      ["mkdir(", path, ")"],
       path,
-      ...o,
-    });
+      o,
+    );
   }
 
   /** symlinkat(target, AT_FDCWD, path). */
   symlink(target: string, path: string, o: StepOptions = {}): StepResult {
-    return this.syscall("symlinkat", [
-      this.string(target),
-      AT_FDCWD,
-      this.string(path),
-    ], {
-      label: `symlink(${q(path)})`,
+    return this.#call(
+      "symlinkat",
+      [this.#string(target), AT_FDCWD, this.#string(path)],
+      ["symlink(", path, ")"],
       path,
-      ...o,
-    });
+      o,
+    );
   }
 
   /** mknodat(AT_FDCWD, path, mode, dev). */
@@ -613,11 +817,13 @@ export class Program implements Disposable {
     dev: bigint | number,
     o: StepOptions = {},
   ): StepResult {
-    return this.syscall("mknodat", [AT_FDCWD, this.string(path), mode, dev], {
-      label: `mknod(${q(path)})`,
+    return this.#call(
+      "mknodat",
+      [AT_FDCWD, this.#string(path), mode, dev],
+      ["mknod(", path, ")"],
       path,
-      ...o,
-    });
+      o,
+    );
   }
 
   /** prlimit64(0, resource, {soft, hard}, NULL). `Infinity` is RLIM_INFINITY. */
@@ -651,10 +857,13 @@ export class Program implements Disposable {
       limit.hard === Infinity ? MASK64 : BigInt(limit.hard),
       true,
     );
-    return this.syscall("prlimit64", [0, n, this.bytes(b), 0], {
-      label: `setrlimit(RLIMIT_${resource.toUpperCase()})`,
-      ...o,
-    });
+    return this.#call(
+      "prlimit64",
+      [0, n, this.#bytes(b), 0],
+      `setrlimit(RLIMIT_${resource.toUpperCase()})`,
+      undefined,
+      o,
+    );
   }
 
   /** setresuid(2). */
@@ -664,10 +873,13 @@ export class Program implements Disposable {
     suid = euid,
     o: StepOptions = {},
   ): StepResult {
-    return this.syscall("setresuid", [ruid, euid, suid], {
-      label: `setresuid(${ruid})`,
-      ...o,
-    });
+    return this.#call(
+      "setresuid",
+      [ruid, euid, suid],
+      `setresuid(${ruid})`,
+      undefined,
+      o,
+    );
   }
 
   /** setresgid(2). */
@@ -677,22 +889,25 @@ export class Program implements Disposable {
     sgid = egid,
     o: StepOptions = {},
   ): StepResult {
-    return this.syscall("setresgid", [rgid, egid, sgid], {
-      label: `setresgid(${rgid})`,
-      ...o,
-    });
+    return this.#call(
+      "setresgid",
+      [rgid, egid, sgid],
+      `setresgid(${rgid})`,
+      undefined,
+      o,
+    );
   }
 
   /** setgroups(2). */
   setgroups(groups: readonly number[], o: StepOptions = {}): StepResult {
     const b = new Uint8Array(new Uint32Array(groups).buffer);
-    return this.syscall("setgroups", [
-      groups.length,
-      groups.length ? this.bytes(b) : 0,
-    ], {
-      label: `setgroups(${groups.join(",")})`,
-      ...o,
-    });
+    return this.#call(
+      "setgroups",
+      [groups.length, groups.length ? this.#bytes(b) : 0],
+      `setgroups(${groups.join(",")})`,
+      undefined,
+      o,
+    );
   }
 
   /** prctl(2). */
@@ -704,10 +919,13 @@ export class Program implements Disposable {
     a5: StepArg = 0,
     o: StepOptions = {},
   ): StepResult {
-    return this.syscall("prctl", [option, a2, a3, a4, a5], {
-      label: `prctl(${option})`,
-      ...o,
-    });
+    return this.#call(
+      "prctl",
+      [option, a2, a3, a4, a5],
+      `prctl(${option})`,
+      undefined,
+      o,
+    );
   }
 
   /** dup3(2). */
@@ -717,10 +935,13 @@ export class Program implements Disposable {
     flags = 0,
     o: StepOptions = {},
   ): StepResult {
-    return this.syscall("dup3", [oldFd, newFd, flags], {
-      label: `dup3(${describe(oldFd)}, ${newFd})`,
-      ...o,
-    });
+    return this.#call(
+      "dup3",
+      [oldFd, newFd, flags],
+      `dup3(${describe(oldFd)}, ${newFd})`,
+      undefined,
+      o,
+    );
   }
 
   /** close_range(2); CLOSE_RANGE_CLOEXEC (4) marks instead of closing. */
@@ -730,15 +951,18 @@ export class Program implements Disposable {
     flags = 0,
     o: StepOptions = {},
   ): StepResult {
-    return this.syscall("close_range", [first, last, flags], {
-      label: `close_range(${first})`,
-      ...o,
-    });
+    return this.#call(
+      "close_range",
+      [first, last, flags],
+      `close_range(${first})`,
+      undefined,
+      o,
+    );
   }
 
   /** setsid(2). */
   setsid(o: StepOptions = {}): StepResult {
-    return this.syscall("setsid", [], { label: "setsid", ...o });
+    return this.#call("setsid", [], "setsid", undefined, o);
   }
 
   /** ioctl(2). */
@@ -748,26 +972,35 @@ export class Program implements Disposable {
     arg: StepArg = 0,
     o: StepOptions = {},
   ): StepResult {
-    return this.syscall("ioctl", [fd, request, arg], {
-      label: `ioctl(0x${request.toString(16)})`,
-      ...o,
-    });
+    return this.#call(
+      "ioctl",
+      [fd, request, arg],
+      `ioctl(0x${request.toString(16)})`,
+      undefined,
+      o,
+    );
   }
 
   /** Brings the loopback interface up: socket, ioctl(SIOCSIFFLAGS, IFF_UP|IFF_LOOPBACK|IFF_RUNNING), close. */
   loopbackUp(o: StepOptions = {}): StepResult {
-    const sock = this.syscall("socket", [2, 2 | 0o2000000, 0], {
-      label: "socket(AF_INET)",
-      ...o,
-    });
+    const sock = this.#call(
+      "socket",
+      [2, 2 | 0o2000000, 0],
+      "socket(AF_INET)",
+      undefined,
+      o,
+    );
     const ifr = new Uint8Array(40);
     ifr.set(enc.encode("lo"));
     new DataView(ifr.buffer).setUint16(16, 0x1 | 0x8 | 0x40, true);
-    const r = this.ioctl(sock, 0x8914, this.bytes(ifr), {
-      label: 'ioctl(SIOCSIFFLAGS, "lo")',
-      ...o,
-    });
-    this.close(sock, { mayFail: true });
+    const r = this.#call(
+      "ioctl",
+      [sock, 0x8914, this.#bytes(ifr)],
+      'ioctl(SIOCSIFFLAGS, "lo")',
+      undefined,
+      o,
+    );
+    this.#call("close", [sock], "close", undefined, MAY_FAIL);
     return r;
   }
 
@@ -776,13 +1009,16 @@ export class Program implements Disposable {
    * of `signals` (KILL and STOP skipped: they cannot be changed).
    */
   resetSignals(signals?: readonly number[]): void {
-    const dfl = this.alloc(32);
+    const dfl = this.#alloc(32);
     for (const sig of signals ?? Array.from({ length: 64 }, (_, i) => i + 1)) {
       if (sig === 9 || sig === 19) continue;
-      this.syscall("rt_sigaction", [sig, dfl, 0, 8], {
-        label: `rt_sigaction(${sig})`,
-        mayFail: true,
-      });
+      this.#call(
+        "rt_sigaction",
+        [sig, dfl, 0, 8],
+        `rt_sigaction(${sig})`,
+        undefined,
+        MAY_FAIL,
+      );
     }
   }
 
@@ -790,10 +1026,13 @@ export class Program implements Disposable {
   setSignalMask(mask: bigint, o: StepOptions = {}): StepResult {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, mask, true);
-    return this.syscall("rt_sigprocmask", [2, this.bytes(b), 0, 8], {
-      label: "rt_sigprocmask",
-      ...o,
-    });
+    return this.#call(
+      "rt_sigprocmask",
+      [2, this.#bytes(b), 0, 8],
+      "rt_sigprocmask",
+      undefined,
+      o,
+    );
   }
 
   /**
@@ -801,16 +1040,15 @@ export class Program implements Disposable {
    * parent resumes once the child has exec'd or exited, at the step set by `parentContinues`.
    */
   vfork(o: StepOptions = {}): StepResult {
-    return this.#step(this.#number("clone"), "clone", [
-      0x100 | 0x4000 | 17,
-      0,
-      0,
-      0,
-      0,
-    ], {
-      label: "clone(CLONE_VFORK)",
-      ...o,
-    }, FLAG_PARENT_JUMP);
+    return this.#step(
+      this.#number("clone"),
+      "clone",
+      [0x100 | 0x4000 | 17, 0, 0, 0, 0],
+      "clone(CLONE_VFORK)",
+      undefined,
+      o,
+      FLAG_PARENT_JUMP,
+    );
   }
 
   /**
@@ -837,7 +1075,9 @@ export class Program implements Disposable {
         0,
         0,
       ],
-      { label: "clone(CLONE_PARENT)", ...o },
+      "clone(CLONE_PARENT)",
+      undefined,
+      o,
       FLAG_PARENT_JUMP,
     );
     return { step, pidAddress };
@@ -850,8 +1090,7 @@ export class Program implements Disposable {
 
   /** Makes the parent side of `fork` continue at the next step appended. */
   parentContinues(fork: StepResult): void {
-    const off = HEADER + fork.index * STEP;
-    this.memory.view.setBigUint64(off + 72, BigInt(this.length), true);
+    this.#word(HEADER + fork.index * STEP + 72, this.length);
   }
 
   /** seccomp(SECCOMP_SET_MODE_FILTER) of a classic BPF program (8-byte sock_filter entries). */
@@ -864,13 +1103,15 @@ export class Program implements Disposable {
       );
     }
     const prog = new Uint8Array(16);
-    const v = new DataView(prog.buffer);
-    v.setUint16(0, filter.length / 8, true);
-    v.setBigUint64(8, this.bytes(filter), true);
-    return this.syscall("seccomp", [1, 0, this.bytes(prog)], {
-      label: "seccomp(SECCOMP_SET_MODE_FILTER)",
-      ...o,
-    });
+    new DataView(prog.buffer).setUint16(0, filter.length / 8, true);
+    putNumber(new Uint32Array(prog.buffer), 2, this.#bytes(filter));
+    return this.#call(
+      "seccomp",
+      [1, 0, this.#bytes(prog)],
+      "seccomp(SECCOMP_SET_MODE_FILTER)",
+      undefined,
+      o,
+    );
   }
 
   /** capset(2) with _LINUX_CAPABILITY_VERSION_3 (64-bit masks). */
@@ -890,10 +1131,13 @@ export class Program implements Disposable {
     v.setUint32(12, hi(caps.effective), true);
     v.setUint32(16, hi(caps.permitted), true);
     v.setUint32(20, hi(caps.inheritable), true);
-    return this.syscall("capset", [this.bytes(hdr), this.bytes(data)], {
-      label: "capset",
-      ...o,
-    });
+    return this.#call(
+      "capset",
+      [this.#bytes(hdr), this.#bytes(data)],
+      "capset",
+      undefined,
+      o,
+    );
   }
 
   /** execve(2). */
@@ -903,7 +1147,7 @@ export class Program implements Disposable {
     env: Readonly<Record<string, string>> | readonly string[],
     o: StepOptions = {},
   ): StepResult {
-    const av = this.pointers(argv.map((a) => this.string(a, "argument")));
+    const av = this.#pointers(argv.map((a) => this.#string(a, "argument")));
     const list = Array.isArray(env)
       ? env as readonly string[]
       : Object.entries(env).map(([k, val]) => {
@@ -912,14 +1156,16 @@ export class Program implements Disposable {
         }
         return `${k}=${val}`;
       });
-    const ev = this.pointers(
-      list.map((e) => this.string(e, "environment entry")),
+    const ev = this.#pointers(
+      list.map((e) => this.#string(e, "environment entry")),
     );
-    return this.syscall("execve", [this.string(path, "command"), av, ev], {
-      label: `execve(${q(path)})`,
+    return this.#call(
+      "execve",
+      [this.#string(path, "command"), av, ev],
+      ["execve(", path, ")"],
       path,
-      ...o,
-    });
+      o,
+    );
   }
 
   /** execveat(fd, "", argv, envp, AT_EMPTY_PATH): runs the file an fd refers to. */
@@ -929,17 +1175,22 @@ export class Program implements Disposable {
     env: readonly string[] = [],
     o: StepOptions = {},
   ): StepResult {
-    const av = this.pointers(argv.map((a) => this.string(a)));
-    const ev = this.pointers(env.map((e) => this.string(e)));
-    return this.syscall("execveat", [fd, this.string(""), av, ev, 0x1000], {
-      label: `execveat(${describe(fd)})`,
-      ...o,
-    });
+    const av = this.#pointers(argv.map((a) => this.#string(a)));
+    const ev = this.#pointers(env.map((e) => this.#string(e)));
+    return this.#call(
+      "execveat",
+      [fd, this.#string(""), av, ev, 0x1000],
+      `execveat(${describe(fd)})`,
+      undefined,
+      o,
+    );
   }
 
   /** The steps as data, for tests and debugging. */
   decode(): DecodedStep[] {
-    const byNr = new Map(Object.entries(this.#nr).map(([k, n]) => [n, k]));
+    const byNr = new Map(
+      Object.entries(SYSCALL_TABLES[this.arch]).map(([k, n]) => [n, k]),
+    );
     const v = this.memory.view;
     const out: DecodedStep[] = [];
     for (let i = 0; i < this.#labels.length; i++) {
@@ -960,7 +1211,7 @@ export class Program implements Disposable {
         mayFail: (flags & FLAG_MAY_FAIL) !== 0,
         expect: flags & FLAG_EXPECT ? aux : null,
         parentContinuesAt: flags & FLAG_PARENT_JUMP ? Number(aux) : null,
-        label: this.#labels[i]!,
+        label: this.label(i),
         path: this.#paths[i],
       });
     }
@@ -979,11 +1230,10 @@ export class Program implements Disposable {
    * there run in the sandbox's init, after its exec, in its own small address space.
    */
   setInitEntry(index: number = this.length): void {
-    this.memory.view.setBigUint64(
-      Header.pidWrite,
-      (BigInt(this.memory.size) << 32n) | BigInt(index),
-      true,
-    );
+    // size << 32 | index, as two halves
+    const i = Header.pidWrite >> 2;
+    this.#w[i] = index;
+    this.#w[i + 1] = this.memory.size;
   }
 
   /** Unmaps the program and frees its address. */

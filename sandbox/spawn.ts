@@ -981,10 +981,15 @@ function roBind(
   recursive = true,
   flags: number = mountFlagsOf(hostPath),
 ): void {
-  p.mount(source, target, {
-    flags: MS_BIND | (recursive ? MS_REC : 0),
-    label: `mount(${q(hostPath)}, ${q(target)})`,
-  });
+  const bind = MS_BIND | (recursive ? MS_REC : 0);
+  // the same label as mount's own when the source is the host path: made only if asked for
+  p.mount(
+    source,
+    target,
+    source === hostPath
+      ? { flags: bind }
+      : { flags: bind, label: `mount(${q(hostPath)}, ${q(target)})` },
+  );
   p.mount(null, target, {
     flags: MS_REMOUNT | MS_BIND | MS_RDONLY | flags,
     label: `mount(${q(target)}, "remount,ro")`,
@@ -993,9 +998,6 @@ function roBind(
 
 let statusFile: Deno.FsFile | null = null;
 const statusBuf = new Uint8Array(8192);
-// UTF-8 (invalid bytes, as a process name may hold, become U+FFFD): the ASCII SigIgn line
-// reads the same, and this decoder is native where latin1 cost ~0.2 ms on first use
-const statusText = new TextDecoder();
 
 /**
  * The signals this process ignores (SIG_IGN: a disposition every thread shares), from SigIgn
@@ -1004,25 +1006,50 @@ const statusText = new TextDecoder();
  * write the file afresh, without an open and a close each time.
  */
 function ignoredSignals(): number[] {
-  statusFile ??= Deno.openSync("/proc/self/status");
-  statusFile.seekSync(0, Deno.SeekMode.Start);
-  const n = statusFile.readSync(statusBuf) ?? 0;
-  const status = statusText.decode(statusBuf.subarray(0, n));
-  // the kernel writes the mask as 16 hex digits: a string search and two 32-bit halves, not
-  // a regex and a BigInt per bit (a fresh process runs this once, slowly, uncompiled)
-  const at = status.indexOf("\nSigIgn:\t");
-  const hex = at < 0 ? "" : status.slice(at + 9, at + 25);
-  let valid = hex.length === 16;
-  for (let i = 0; valid && i < 16; i++) {
-    const c = hex.charCodeAt(i); // 0-9, a-f
-    valid = (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+  if (statusFile === null) {
+    // a fresh fd reads from the start: no seek the first time
+    statusFile = Deno.openSync("/proc/self/status");
+  } else {
+    statusFile.seekSync(0, Deno.SeekMode.Start);
   }
-  if (!valid) return Array.from({ length: 64 }, (_, i) => i + 1);
-  const high = parseInt(hex.slice(0, 8), 16), low = parseInt(hex.slice(8), 16);
+  const bytes = statusBuf.subarray(0, statusFile.readSync(statusBuf) ?? 0);
+  // The line is found by its bytes, not in a decoded text: a first TextDecoder.decode costs
+  // a fresh process ~0.1 ms. The kernel writes the mask as 16 hex digits, read as two 32-bit
+  // halves (no regex, no BigInt per bit: a fresh process runs this once, uncompiled).
+  const at = sigIgnAt(bytes);
+  let high = -1, low = -1;
+  if (at >= 0 && bytes.length >= at + 16) {
+    // each half is valid when it reads back the same: lowercase hex, no sign, no prefix
+    const h = String.fromCharCode(...bytes.subarray(at, at + 8));
+    const l = String.fromCharCode(...bytes.subarray(at + 8, at + 16));
+    high = parseInt(h, 16);
+    low = parseInt(l, 16);
+    if (!(hexOf(high) === h && hexOf(low) === l)) high = low = -1;
+  }
+  if (high < 0 || low < 0) return Array.from({ length: 64 }, (_, i) => i + 1);
+  // only the set bits, lowest first (a process ignores a signal or two)
   const out: number[] = [];
-  for (let i = 0; i < 32; i++) if ((low >>> i) & 1) out.push(i + 1);
-  for (let i = 0; i < 32; i++) if ((high >>> i) & 1) out.push(i + 33);
+  for (; low !== 0; low &= low - 1) out.push(32 - Math.clz32(low & -low));
+  for (; high !== 0; high &= high - 1) out.push(64 - Math.clz32(high & -high));
   return out;
+}
+
+/** Where the value of the first "\nSigIgn:\t" of `b` starts, or -1. */
+function sigIgnAt(b: Uint8Array): number {
+  // "I" is rare in /proc/self/status: each one is checked against the whole key
+  for (let i = b.indexOf(0x49, 4); i >= 0; i = b.indexOf(0x49, i + 1)) {
+    if (
+      b[i - 4] === 0x0a && b[i - 3] === 0x53 && b[i - 2] === 0x69 &&
+      b[i - 1] === 0x67 && b[i + 1] === 0x67 && b[i + 2] === 0x6e &&
+      b[i + 3] === 0x3a && b[i + 4] === 0x09
+    ) return i + 5;
+  }
+  return -1;
+}
+
+/** `n` (0 to 2^32-1) as 8 lowercase hex digits; not a valid half for NaN or a negative. */
+function hexOf(n: number): string {
+  return n >= 0 ? n.toString(16).padStart(8, "0") : "";
 }
 
 /** What a root is built from: the part of `SpawnOptions` that a `RootTemplate` takes too. */
@@ -1500,7 +1527,12 @@ function kernelKind(path: string): "file" | "dir" | "absent" {
   if (k === undefined) {
     // Only a full procfs tells: under one mounted with subset=pid, /proc/sys and the rest
     // look absent, and would be left unmasked and writable in the sandbox's own /proc.
-    fullProc ??= statKind("/proc/sys") === "dir";
+    if (fullProc === null) {
+      const sys = statKind("/proc/sys");
+      fullProc = sys === "dir";
+      // one statx tells both: /proc/sys is also a read-only path
+      if (fullProc) kernelKinds.set("/proc/sys", sys);
+    }
     if (!fullProc) {
       throw new SandboxSetupError({
         step: 'statx("/proc/sys")',
@@ -1510,7 +1542,7 @@ function kernelKind(path: string): "file" | "dir" | "absent" {
           "this process's /proc is not a full procfs (mounted with subset=pid?): the sandbox's /proc could not be masked and made read-only where it must be; run where /proc is a full procfs",
       });
     }
-    kernelKinds.set(path, k = statKind(path));
+    kernelKinds.set(path, k = kernelKinds.get(path) ?? statKind(path));
   }
   return k;
 }
@@ -1711,8 +1743,16 @@ export function commandSteps(
   }
   if (caps) {
     const last = lastCapability();
+    // the mask as two 32-bit halves: no BigInt per capability
+    const low = Number(caps.bounding & 0xffffffffn);
+    const high = Number((caps.bounding >> 32n) & 0xffffffffn);
     for (let c = 0; c <= last; c++) {
-      if (!(caps.bounding & (1n << BigInt(c)))) {
+      const kept = c < 32
+        ? (low >>> c) & 1
+        : c < 64
+        ? (high >>> (c - 32)) & 1
+        : 0;
+      if (!kept) {
         p.prctl(Prctl.PR_CAPBSET_DROP, c, 0, 0, 0, {
           label: `prctl(PR_CAPBSET_DROP, ${c})`,
         });

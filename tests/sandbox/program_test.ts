@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../_helpers.ts";
-import { Program } from "../../sandbox/mod.ts";
+import { Program, Ref } from "../../sandbox/mod.ts";
 import { syscallNumber } from "denobox/libc";
 
 Deno.test("program: steps encode syscall numbers, arguments, labels (no privileges)", () => {
@@ -80,4 +80,83 @@ Deno.test("program: bad arguments are TypeError/RangeError", () => {
   p.setsid();
   assertThrows(() => p.setsid(), RangeError);
   assert(p.length === 2);
+});
+
+Deno.test("program: argument words are 64-bit two's complement, whatever their JS type", () => {
+  using p = new Program();
+  const big = 2 ** 40 + 5, safe = Number.MAX_SAFE_INTEGER;
+  p.syscall("getpid", [
+    -100,
+    0xffffffff,
+    big,
+    safe,
+    -(2 ** 40),
+    2n ** 63n + 1n,
+  ]);
+  p.syscall("getpid", [
+    -1n,
+    2 ** 60,
+    0x80000000,
+    -0x80000000,
+    -0,
+    "7" as never,
+  ]);
+  const external = new Ref(2n ** 60n, "far");
+  const r = p.syscall("getpid", []);
+  p.syscall("getpid", [r, p.fds.syncRead, external]);
+  const s = p.decode();
+  const M = 2n ** 64n;
+  assertEquals(s[0]!.args, [
+    M - 100n,
+    0xffffffffn,
+    BigInt(big),
+    BigInt(safe),
+    M - 2n ** 40n,
+    2n ** 63n + 1n,
+  ]);
+  assertEquals(s[1]!.args, [
+    M - 1n,
+    2n ** 60n,
+    0x80000000n,
+    M - 0x80000000n,
+    0n,
+    7n,
+  ]);
+  assertEquals(s[3]!.args.slice(0, 3), [
+    r.address,
+    p.fds.syncRead.address,
+    2n ** 60n,
+  ]);
+  assertEquals(s[3]!.loads, [true, true, true, false, false, false]);
+  assertEquals(r.name, "result of step 2");
+  assertEquals(external.name, "far");
+  assertThrows(() => p.syscall("getpid", [1.5]), RangeError);
+  assertEquals(p.length, 4, "a refused step is not appended");
+});
+
+Deno.test("program: labels name quoted paths; strings land NUL-terminated in the heap", () => {
+  using p = new Program();
+  p.mkdir('/a "b"');
+  p.mount(null, "/x", { flags: 1 });
+  p.mount("tmpfs", "/t", { type: "tmpfs" });
+  p.mount("/s", "/t");
+  p.mount("/s", "/t", { label: "mine" });
+  p.writeFile("/f", "hi", { create: true });
+  p.open("/o", { label: undefined } as never);
+  const s = p.decode();
+  assertEquals(s.map((x) => x.label), [
+    'mkdir("/a \\"b\\"")',
+    'mount("/x")',
+    'mount("tmpfs", "/t")',
+    'mount("/s", "/t")',
+    "mine",
+    'open("/f")',
+    'write("/f")',
+    "close",
+    "openat",
+  ]);
+  assertEquals(p.readString(s[0]!.args[1]!), '/a "b"');
+  assertEquals(p.readString(p.string("é/ü")), "é/ü");
+  const at = p.memory.offsetOf(p.string("xyz"));
+  assertEquals([...p.memory.bytes.subarray(at, at + 4)], [120, 121, 122, 0]);
 });
