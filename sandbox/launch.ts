@@ -49,6 +49,12 @@ export interface LaunchOptions {
    */
   setup?: readonly SetupHook[];
   /**
+   * Run synchronously right after the clone, before anything else: the caller finishes the
+   * program there while the child runs its first steps up to a gate it waits at (see
+   * `spawn()`'s early start). If it throws, the child is killed and `launch()` rejects.
+   */
+  afterClone?: () => void;
+  /**
    * Run right after the clone, while the child sets itself up (nothing waits for it: the
    * command may start before it ends). `launch()` resolves once the command started and the
    * hook ended; if the hook throws, the child is killed and `launch()` rejects with that error.
@@ -86,7 +92,7 @@ export interface LaunchExtras {
    * A pty master the program opened inside the sandbox (this step's result is its fd there):
    * taken with pidfd_getfd at the program's last sync point (after the `setup` hooks' one).
    */
-  ptyFrom?: StepResult;
+  ptyFrom?: StepResult | (() => StepResult);
   /** Hint added to errors of a given step label prefix. */
   hints?: (step: string, code: string) => string | undefined;
 }
@@ -195,8 +201,11 @@ export async function launch(
       });
     }
     if (extras.ptyFrom) {
-      const at = program.memory.offsetOf(extras.ptyFrom.address);
+      const from = extras.ptyFrom;
       rounds.push((child) => {
+        const at = program.memory.offsetOf(
+          (typeof from === "function" ? from() : from).address,
+        );
         const fd = Number(program.memory.view.getBigInt64(at, true));
         pty = own(pidfdGetfd(child.pidfd, fd));
         return Promise.resolve();
@@ -248,6 +257,7 @@ export async function launch(
     for (const f of childFds) f.close();
     childFds = [];
     mark("launch: clone");
+    options.afterClone?.();
     // the caller's work, done while the child works (its synchronous part runs right here)
     let started: Promise<void> | null = null;
     if (options.whileStarting) {

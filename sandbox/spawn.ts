@@ -19,6 +19,7 @@ import {
   type SignalName,
   signalNumber,
   statxat,
+  write,
 } from "denobox/libc";
 import type { RootTemplate } from "./template.ts";
 import {
@@ -463,9 +464,22 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     stderr?: OwnedFd | null;
     pty?: OwnedFd | null;
   } = {};
+  // Early start: the child is cloned as soon as its first steps are written, and creates
+  // its namespaces itself (unshare) while we write the rest of its program; it waits at a
+  // gate (a pipe read) until that is done. The clone itself then creates only the user and
+  // pid namespaces. Not when the caller queues the start (beforeStart): it wants all the
+  // work done before its turn.
+  const early = viaClone && !o.beforeStart;
+  let gate: OwnedFd | null = null;
+  let gateRead: number | null = null;
   try {
     const p = program = new Program();
     const hooks: SetupHook[] = [];
+    // every fd the child inherits exists before the clone
+    const ptyInside = o.pty !== undefined && o.pty !== false && mntNew;
+    const stdio = early
+      ? stdioFds(o, { parentEnds, childFds, ptyInside })
+      : undefined;
 
     // a template's bind sources, cloned before the child leaves our mount namespace
     const detached = new Map<MountSpec, StepResult>();
@@ -524,6 +538,12 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
         });
         p.unshare(CloneFlag.CLONE_NEWNS);
       }
+      if (early) {
+        const own = (["mnt", "uts", "ipc", "net"] as const).filter((n) =>
+          isNew(n) && !(n === "mnt" && template !== null)
+        );
+        if (own.length) p.unshare(own);
+      }
     } else {
       const user = nsFds.find((x) => x.name === "user");
       if (user) {
@@ -560,7 +580,6 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     if (o.setup) hooks.push(o.setup);
     if (!viaClone && userNew) p.unshare(CloneFlag.CLONE_NEWUSER);
     // with our own devpts, the pty is opened in there, and we take its master
-    const ptyInside = o.pty !== undefined && o.pty !== false && mntNew;
     if (hooks.length > 0 || ptyInside) {
       p.close(p.fds.syncWrite, { mayFail: true });
     }
@@ -584,87 +603,122 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     if (late.length) p.unshare(late);
 
     mark("spawn: namespace and id steps");
-    // ---- filesystem ----
-    if (mntNew) {
-      buildMounts(p, o, {
-        userNs: userNew || joined.includes("user"),
-        root,
-        pidNew: isNew("pid"),
-        childFds,
-        pty: ptyInside,
-        detached,
-      });
+    if (early) {
+      const g = pipe();
+      const r = fdAtLeast(g.read, 5);
+      gateRead = r.fd;
+      gate = fdAtLeast(g.write, 5);
+      childFds.push(r);
+      // its copy of our end: were we gone, its read would end (and fail the expect)
+      p.close(gate.fd, { mayFail: true, label: "close(gate)" });
+      p.read(r.fd, 1, { label: "read(gate)", expect: 1 });
     }
-
-    mark("spawn: mount steps");
-    // ---- uts, net, limits ----
-    if (isNew("uts")) {
-      p.sethostname(o.hostname ?? "sandbox");
-      if (o.domainname !== undefined) p.setdomainname(o.domainname);
-    } else if (o.hostname !== undefined || o.domainname !== undefined) {
-      throw new TypeError("hostname/domainname need a new uts namespace");
-    }
-    if (isNew("net")) p.loopbackUp();
-    for (const [name, v] of Object.entries(o.rlimits ?? {})) {
-      if (v === undefined) continue;
-      const lim = typeof v === "number" ? { soft: v, hard: v } : v;
-      p.setrlimit(name as RlimitName, lim);
-    }
-
-    // ---- the command's own process ----
     let ptyMaster: StepResult | undefined;
-    let ptySlave: StepArg | null = null;
-    if (ptyInside) {
-      const size = typeof o.pty === "object" ? o.pty : { rows: 24, cols: 80 };
-      ({ master: ptyMaster, slave: ptySlave } = ptyInSandbox(p, size));
-      p.syncPoint();
-    }
-    mark("spawn: uts, net, rlimit steps");
-    ptySlave = stdioSteps(p, o, {
-      parentEnds,
-      childFds,
-      ...(ptySlave === null ? {} : { ptySlave }),
-    });
-    mark("spawn: stdio steps");
-    let extraFds: StepArg[] = extraFdsOf(o);
-    if (useInit) {
-      // the init's child runs the rest, from the init's small address space
-      const copies = appendInitTail(p, [
-        ...extraFds,
-        ...(ptySlave === null ? [] : [ptySlave]),
-      ]);
-      extraFds = copies.slice(0, extraFds.length);
-      if (ptySlave !== null) ptySlave = copies[extraFds.length]!;
-      if (pdeath !== false) {
-        p.prctl(Prctl.PR_SET_PDEATHSIG, signalNumber(pdeath), 0, 0, 0, {
-          label: "prctl(PR_SET_PDEATHSIG)",
+    const rest = () => {
+      // ---- filesystem ----
+      if (mntNew) {
+        buildMounts(p, o, {
+          userNs: userNew || joined.includes("user"),
+          root,
+          pidNew: isNew("pid"),
+          childFds,
+          pty: ptyInside,
+          detached,
         });
       }
-    }
-    commandSteps(p, o, {
-      root,
-      hardening,
-      inUserNs: userNew || joined.includes("user"),
-      useInit,
-      parentEnds,
-      childFds,
-      ptySlave,
-      extraFds,
-    });
 
-    if (sibling) {
-      // the first process: done once its successor exists
-      p.parentContinues(sibling.step);
-      p.syscall("exit_group", [0], { label: "exit_group(0)" });
-    }
-    mark("spawn: init and command steps");
+      if (gate) {
+        // the mounts are written: the child runs them while we write the rest
+        p.read(gateRead!, 1, { label: "read(gate)", expect: 1 });
+        write(gate.fd, new Uint8Array([1]));
+      }
+      mark("spawn: mount steps");
+      // ---- uts, net, limits ----
+      if (isNew("uts")) {
+        p.sethostname(o.hostname ?? "sandbox");
+        if (o.domainname !== undefined) p.setdomainname(o.domainname);
+      } else if (o.hostname !== undefined || o.domainname !== undefined) {
+        throw new TypeError("hostname/domainname need a new uts namespace");
+      }
+      if (isNew("net")) p.loopbackUp();
+      for (const [name, v] of Object.entries(o.rlimits ?? {})) {
+        if (v === undefined) continue;
+        const lim = typeof v === "number" ? { soft: v, hard: v } : v;
+        p.setrlimit(name as RlimitName, lim);
+      }
+
+      // ---- the command's own process ----
+      let ptySlave: StepArg | null = null;
+      if (ptyInside) {
+        const size = typeof o.pty === "object" ? o.pty : { rows: 24, cols: 80 };
+        ({ master: ptyMaster, slave: ptySlave } = ptyInSandbox(p, size));
+        p.syncPoint();
+      }
+      mark("spawn: uts, net, rlimit steps");
+      ptySlave = stdioSteps(p, o, {
+        parentEnds,
+        childFds,
+        ...(ptySlave === null ? {} : { ptySlave }),
+        ...(stdio ? { fds: stdio } : {}),
+      });
+      mark("spawn: stdio steps");
+      let extraFds: StepArg[] = extraFdsOf(o);
+      if (useInit) {
+        // the init's child runs the rest, from the init's small address space
+        const copies = appendInitTail(p, [
+          ...extraFds,
+          ...(ptySlave === null ? [] : [ptySlave]),
+        ]);
+        extraFds = copies.slice(0, extraFds.length);
+        if (ptySlave !== null) ptySlave = copies[extraFds.length]!;
+        if (pdeath !== false) {
+          p.prctl(Prctl.PR_SET_PDEATHSIG, signalNumber(pdeath), 0, 0, 0, {
+            label: "prctl(PR_SET_PDEATHSIG)",
+          });
+        }
+      }
+      commandSteps(p, o, {
+        root,
+        hardening,
+        inUserNs: userNew || joined.includes("user"),
+        useInit,
+        parentEnds,
+        childFds,
+        ptySlave,
+        extraFds,
+      });
+
+      if (sibling) {
+        // the first process: done once its successor exists
+        p.parentContinues(sibling.step);
+        p.syscall("exit_group", [0], { label: "exit_group(0)" });
+      }
+      mark("spawn: init and command steps");
+    };
+    if (!early) rest();
     const clone = viaClone
-      ? CLONE_NS.filter((n) => isNew(n) && !(n === "mnt" && template !== null))
+      ? CLONE_NS.filter((n) =>
+        isNew(n) && !(n === "mnt" && template !== null) &&
+        (!early || n === "user" || n === "pid")
+      )
         .reduce((f, n) => f | NAMESPACE_FLAGS[n], 0)
       : 0;
     if (o.beforeStart) await o.beforeStart();
     program = null;
     const box = await launch(p, {
+      ...(gate
+        ? {
+          afterClone: () => {
+            try {
+              rest();
+              // the whole program is written: let the child go on
+              write(gate!.fd, new Uint8Array([1]));
+            } finally {
+              gate!.close();
+            }
+          },
+        }
+        : {}),
       namespaces: clone,
       setup: hooks,
       ...(o.whileStarting ? { whileStarting: o.whileStarting } : {}),
@@ -676,7 +730,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       stdout: parentEnds.stdout ?? null,
       stderr: parentEnds.stderr ?? null,
       pty: parentEnds.pty ?? null,
-      ...(ptyMaster ? { ptyFrom: ptyMaster } : {}),
+      ...(ptyInside ? { ptyFrom: () => ptyMaster! } : {}),
       cleanup,
     });
     SPAWNED.set(box, {
@@ -689,6 +743,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     return box;
   } catch (e) {
     // never ran (launch takes it over): its memory is kept for the next program
+    gate?.close();
     if (program !== null) recycleProgram(program);
     if (program !== null) {
       for (const f of childFds) f.close();
@@ -1625,35 +1680,37 @@ export type CommandOptions = Pick<
  * child inherits them. Returns the pty slave (to become the controlling terminal) or null.
  * Internal to the engine (spawn and exec).
  */
-export function stdioSteps(
-  p: Program,
+/** The parent-side fds of a command's stdio, made before any of its steps. */
+export interface StdioFds {
+  /** A pty slave opened here (no devpts of the sandbox's own), or null. */
+  slave: number | null;
+  /** The fd to put at 0, 1, 2. */
+  slots: [fd: number, slot: number][];
+}
+
+/** Makes the parent-side fds of the command's stdio (pipes, /dev/null, a pty, copies). */
+export function stdioFds(
   o: CommandOptions,
   cx: Pick<CommandContext, "parentEnds" | "childFds"> & {
-    /** A pty slave the program opened itself (inside the sandbox's devpts). */
-    ptySlave?: StepArg;
+    /** The pty is opened by the program, inside the sandbox. */
+    ptyInside?: boolean;
   },
-): StepArg | null {
+): StdioFds {
   const { parentEnds, childFds } = cx;
   const slots: [Stdio | undefined, number][] = [[o.stdin, 0], [o.stdout, 1], [
     o.stderr,
     2,
   ]];
-  let slave: StepArg | null = null;
-  if (o.pty) {
-    if (cx.ptySlave !== undefined) {
-      slave = cx.ptySlave;
-    } else {
-      const size = typeof o.pty === "object" ? o.pty : { rows: 24, cols: 80 };
-      const pty = openPty(size);
-      parentEnds.pty = pty.master;
-      const s = fdAtLeast(pty.slave, 5);
-      childFds.push(s);
-      slave = s.fd;
-    }
-    for (let i = 0; i < 3; i++) {
-      if (slots[i]![0] === undefined) p.dup3(slave, i);
-    }
+  let slave: number | null = null;
+  if (o.pty && !cx.ptyInside) {
+    const size = typeof o.pty === "object" ? o.pty : { rows: 24, cols: 80 };
+    const pty = openPty(size);
+    parentEnds.pty = pty.master;
+    const s = fdAtLeast(pty.slave, 5);
+    childFds.push(s);
+    slave = s.fd;
   }
+  const out: [number, number][] = [];
   for (const [s, slot] of slots) {
     if (s === undefined || s === "inherit") continue;
     let fd: number;
@@ -1675,8 +1732,36 @@ export function stdioSteps(
     } else {
       throw new TypeError(`Invalid stdio: ${q(s)}`);
     }
-    p.dup3(fd, slot);
+    out.push([fd, slot]);
   }
+  return { slave, slots: out };
+}
+
+/**
+ * The command's stdio steps: the pty slave on the slots left to it, then each slot's fd
+ * (made by `stdioFds`, here unless given). Returns the pty slave, if any.
+ */
+export function stdioSteps(
+  p: Program,
+  o: CommandOptions,
+  cx: Pick<CommandContext, "parentEnds" | "childFds"> & {
+    /** A pty slave the program opened itself (inside the sandbox's devpts). */
+    ptySlave?: StepArg;
+    /** The fds, made before (by `stdioFds`). */
+    fds?: StdioFds;
+  },
+): StepArg | null {
+  const fds = cx.fds ??
+    stdioFds(o, { ...cx, ptyInside: cx.ptySlave !== undefined });
+  let slave: StepArg | null = null;
+  if (o.pty) {
+    slave = cx.ptySlave ?? fds.slave;
+    const given = [o.stdin, o.stdout, o.stderr];
+    for (let i = 0; i < 3; i++) {
+      if (given[i] === undefined && slave !== null) p.dup3(slave, i);
+    }
+  }
+  for (const [fd, slot] of fds.slots) p.dup3(fd, slot);
   return slave;
 }
 

@@ -31,8 +31,8 @@ Deno.test(
       whileStarting: async ({ pid }) => {
         seen = pid;
         // at once, in the hook's synchronous part (the sandbox may be done soon after)
-      // deno-lint-ignore no-sync-fn-in-async-fn
-      alive = Deno.statSync(`/proc/${pid}`).isDirectory;
+        // deno-lint-ignore no-sync-fn-in-async-fn
+        alive = Deno.statSync(`/proc/${pid}`).isDirectory;
         // an hook slower than the sandbox's start: spawn() still waits for it
         await new Promise((r) => setTimeout(r, 50));
         finished = true;
