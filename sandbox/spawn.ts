@@ -613,6 +613,15 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
       p.close(gate.fd, { mayFail: true, label: "close(gate)" });
       p.read(r.fd, 1, { label: "read(gate)", expect: 1 });
     }
+    /**
+     * Lets the child run what is written so far: a new gate after it, and a byte through
+     * the pipe for the gate it waits at (each read takes one byte, in order).
+     */
+    const publish = () => {
+      if (!gate) return;
+      p.read(gateRead!, 1, { label: "read(gate)", expect: 1 });
+      write(gate.fd, new Uint8Array([1]));
+    };
     let ptyMaster: StepResult | undefined;
     const rest = () => {
       // ---- filesystem ----
@@ -624,14 +633,11 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
           childFds,
           pty: ptyInside,
           detached,
+          ...(gate ? { publish } : {}),
         });
       }
-
-      if (gate) {
-        // the mounts are written: the child runs them while we write the rest
-        p.read(gateRead!, 1, { label: "read(gate)", expect: 1 });
-        write(gate.fd, new Uint8Array([1]));
-      }
+      // the mounts are written: the child runs them while we write the rest
+      publish();
       mark("spawn: mount steps");
       // ---- uts, net, limits ----
       if (isNew("uts")) {
@@ -986,6 +992,8 @@ interface MountContext {
   pty?: boolean;
   /** Bind sources already cloned (open_tree) by an earlier step: attached with move_mount. */
   detached?: ReadonlyMap<MountSpec, StepResult>;
+  /** Lets a waiting child run the steps written so far (the early start's gates). */
+  publish?: () => void;
 }
 
 /** The `RootTemplate` a rootfs option names, or null. */
@@ -1198,6 +1206,7 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
     return templateMounts(p, o, cx);
   }
   const R = stageRoot(p, o, cx, !covered(o, "/tmp"));
+  cx.publish?.();
   // /proc
   if (cx.pidNew) {
     p.mount("proc", `${R}/proc`, {
@@ -1213,6 +1222,7 @@ function buildMounts(p: Program, o: SpawnOptions, cx: MountContext): void {
   readOnlyRoot(p, o, R, o.readOnly ?? false);
   mark("spawn: user mount steps");
   enterRoot(p, R);
+  cx.publish?.();
   masksAndReadonlyPaths(p, o);
 }
 
