@@ -472,6 +472,15 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
   const early = viaClone && !o.beforeStart;
   let gate: OwnedFd | null = null;
   let gateRead: number | null = null;
+  const openGate = () => {
+    try {
+      write(gate!.fd, new Uint8Array([1]));
+    } catch (e) {
+      // the child failed at a step before the gate and is gone: its own error, on the
+      // control pipe, is the one launch() reports
+      if ((e as { code?: string }).code !== "EPIPE") throw e;
+    }
+  };
   try {
     const p = program = new Program();
     const hooks: SetupHook[] = [];
@@ -620,7 +629,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
     const publish = () => {
       if (!gate) return;
       p.read(gateRead!, 1, { label: "read(gate)", expect: 1 });
-      write(gate.fd, new Uint8Array([1]));
+      openGate();
     };
     let ptyMaster: StepResult | undefined;
     const rest = () => {
@@ -718,7 +727,7 @@ export async function spawn(options: SpawnOptions): Promise<Sandbox> {
             try {
               rest();
               // the whole program is written: let the child go on
-              write(gate!.fd, new Uint8Array([1]));
+              openGate();
             } finally {
               gate!.close();
             }
